@@ -1,0 +1,282 @@
+// Package activities is where workflows touch the world: the database, the
+// platforms, the notifiers. Every activity is idempotent, because Temporal
+// may run it more than once.
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cmo-dev/cmo/platforms"
+	"github.com/cmo-dev/cmo/store"
+)
+
+// Activities holds the dependencies of every activity. The worker registers
+// one filled instance; workflows call its methods through a nil pointer.
+type Activities struct {
+	Store     *store.Store
+	Platforms platforms.Registry
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Error types carried in Temporal application errors, so workflows can
+// tell failures apart without parsing messages.
+const (
+	ErrTypePermanent   = "Permanent"
+	ErrTypeAuth        = "ChannelAuth"
+	ErrTypeRateLimited = "RateLimited"
+	ErrTypeNotFound    = "NotFound"
+)
+
+// PublishInput names what to post where. It carries ids and text, never
+// credentials.
+type PublishInput struct {
+	CampaignID  string `json:"campaign_id"`
+	StepID      string `json:"step_id"`
+	ChannelID   string `json:"channel_id"`
+	Text        string `json:"text"`
+	ContentHash string `json:"content_hash"`
+}
+
+// Key is the business key of a post: one campaign step posts at most once
+// on one channel.
+func (in PublishInput) Key() string {
+	return in.CampaignID + "/" + in.StepID + "/" + in.ChannelID
+}
+
+// PublishResult is the platform's receipt.
+type PublishResult struct {
+	ChannelID   string    `json:"channel_id"`
+	PostID      string    `json:"post_id"`
+	URL         string    `json:"url"`
+	PublishedAt time.Time `json:"published_at"`
+	// Recovered is true when the post was found already published, by the
+	// ledger or by reading the channel back, instead of posted again.
+	Recovered bool `json:"recovered,omitempty"`
+}
+
+// readBackLimit is how many recent posts are read back to look for one
+// whose outcome was unknown.
+const readBackLimit = 40
+
+// Publish posts text on a channel exactly once for its business key. The
+// ledger records the attempt before the platform call; when an earlier
+// attempt may have reached the platform, the channel is read back first.
+func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResult, error) {
+	entry, err := a.Store.LedgerBegin(ctx, store.LedgerEntry{
+		Key: in.Key(), CampaignID: in.CampaignID, StepID: in.StepID, ChannelID: in.ChannelID, ContentHash: in.ContentHash,
+	})
+	if err != nil {
+		return PublishResult{}, err
+	}
+	if entry.Status == store.LedgerPublished {
+		return PublishResult{ChannelID: in.ChannelID, PostID: entry.RemoteID, URL: entry.RemoteURL,
+			PublishedAt: deref(entry.PublishedAt), Recovered: true}, nil
+	}
+	if entry.Status == store.LedgerFailed {
+		return PublishResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("publish %s failed permanently earlier: %s", in.Key(), entry.LastError), ErrTypePermanent, nil)
+	}
+	ch, err := a.Store.Channel(ctx, in.ChannelID)
+	if errors.Is(err, store.ErrNotFound) {
+		return PublishResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("channel %s does not exist", in.ChannelID), ErrTypeNotFound, nil)
+	} else if err != nil {
+		return PublishResult{}, err
+	}
+	if ch.Status != "active" {
+		return PublishResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("channel %s (%s) is %s", ch.Name, ch.ID, ch.Status), ErrTypeAuth, nil)
+	}
+	conn, err := a.Platforms.Get(ch.Platform)
+	if err != nil {
+		return PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+	}
+	secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	acct := platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets}
+
+	if entry.Attempts > 0 {
+		// An earlier attempt started and did not record its outcome: the
+		// post may be live. Look before posting again.
+		activity.RecordHeartbeat(ctx, "reading back "+ch.Name)
+		if found, ok, err := a.findPosted(ctx, conn, acct, in.Text, entry.FirstAttemptAt); err != nil {
+			return PublishResult{}, a.classify(ctx, in.Key(), err)
+		} else if ok {
+			if err := a.Store.LedgerPublished(ctx, in.Key(), found.ID, found.URL, found.At); err != nil {
+				return PublishResult{}, err
+			}
+			return PublishResult{ChannelID: in.ChannelID, PostID: found.ID, URL: found.URL, PublishedAt: found.At, Recovered: true}, nil
+		}
+	}
+
+	pub, err := conn.Publish(ctx, acct, platforms.Post{Text: in.Text, IdempotencyKey: idempotencyKey(in.Key())})
+	if err != nil {
+		return PublishResult{}, a.classify(ctx, in.Key(), err)
+	}
+	if err := a.Store.LedgerPublished(ctx, in.Key(), pub.ID, pub.URL, pub.At); err != nil {
+		// The post is live but unrecorded; the retry finds it by reading back.
+		return PublishResult{}, err
+	}
+	a.logger().Info("published", "key", in.Key(), "channel", ch.Name, "post", pub.ID)
+	return PublishResult{ChannelID: in.ChannelID, PostID: pub.ID, URL: pub.URL, PublishedAt: pub.At}, nil
+}
+
+func (a *Activities) findPosted(ctx context.Context, conn platforms.Connector, acct platforms.Account, text string, since time.Time) (platforms.Remote, bool, error) {
+	recent, err := conn.Recent(ctx, acct, readBackLimit)
+	if err != nil {
+		return platforms.Remote{}, false, err
+	}
+	// Allow for clock skew between us and the platform.
+	since = since.Add(-5 * time.Minute)
+	for _, r := range recent {
+		if r.Text == text && !r.At.Before(since) {
+			return r, true, nil
+		}
+	}
+	return platforms.Remote{}, false, nil
+}
+
+// classify turns a platform error into the Temporal error that makes the
+// right retry happen: none for permanent and auth failures, a wait until
+// the platform's reset time for rate limits, back-off otherwise.
+func (a *Activities) classify(ctx context.Context, key string, err error) error {
+	kind := platforms.KindOf(err)
+	permanent := kind == platforms.Permanent || kind == platforms.Auth
+	if lerr := a.Store.LedgerFailure(ctx, key, err.Error(), permanent); lerr != nil {
+		a.logger().Warn("record publish failure", "key", key, "error", lerr)
+	}
+	switch kind {
+	case platforms.Permanent:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+	case platforms.Auth:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeAuth, nil)
+	case platforms.RateLimited:
+		var pe *platforms.Error
+		delay := time.Minute
+		if errors.As(err, &pe) && pe.RetryAfter > 0 {
+			delay = pe.RetryAfter
+		}
+		return temporal.NewApplicationErrorWithOptions(err.Error(), ErrTypeRateLimited,
+			temporal.ApplicationErrorOptions{NextRetryDelay: delay})
+	}
+	return err
+}
+
+func idempotencyKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
+}
+
+// ReportInput names the campaign to report on.
+type ReportInput struct {
+	CampaignID string `json:"campaign_id"`
+	Brand      string `json:"brand"`
+	Playbook   string `json:"playbook"`
+}
+
+// PostReport is one published post's numbers.
+type PostReport struct {
+	ChannelID string            `json:"channel_id"`
+	Channel   string            `json:"channel"`
+	StepID    string            `json:"step_id"`
+	PostID    string            `json:"post_id"`
+	URL       string            `json:"url"`
+	Metrics   platforms.Metrics `json:"metrics"`
+}
+
+// Report is a campaign's results at a moment.
+type Report struct {
+	CampaignID     string       `json:"campaign_id"`
+	GeneratedAt    time.Time    `json:"generated_at"`
+	Posts          []PostReport `json:"posts"`
+	Impressions    int64        `json:"impressions"`
+	Engagements    int64        `json:"engagements"`
+	EngagementRate float64      `json:"engagement_rate"`
+}
+
+// BuildReport reads the current numbers of every post the campaign
+// published and stores the report.
+func (a *Activities) BuildReport(ctx context.Context, in ReportInput) (Report, error) {
+	entries, err := a.Store.CampaignLedger(ctx, in.CampaignID)
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{CampaignID: in.CampaignID, GeneratedAt: a.now().UTC(), Posts: []PostReport{}}
+	for _, e := range entries {
+		if e.Status != store.LedgerPublished {
+			continue
+		}
+		ch, err := a.Store.Channel(ctx, e.ChannelID)
+		if err != nil {
+			return Report{}, err
+		}
+		conn, err := a.Platforms.Get(ch.Platform)
+		if err != nil {
+			return Report{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+		}
+		secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
+		if err != nil {
+			return Report{}, err
+		}
+		m, err := conn.Metrics(ctx, platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets}, e.RemoteID)
+		if err != nil {
+			return Report{}, a.classifyRead(err)
+		}
+		rep.Posts = append(rep.Posts, PostReport{ChannelID: ch.ID, Channel: ch.Name, StepID: e.StepID, PostID: e.RemoteID, URL: e.RemoteURL, Metrics: m})
+		rep.Impressions += m.Impressions
+		rep.Engagements += m.Likes + m.Reposts + m.Replies + m.Clicks
+	}
+	if rep.Impressions > 0 {
+		rep.EngagementRate = float64(rep.Engagements) / float64(rep.Impressions)
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return Report{}, err
+	}
+	if err := a.Store.SaveReport(ctx, in.CampaignID, in.Brand, in.Playbook, raw); err != nil {
+		return Report{}, err
+	}
+	return rep, nil
+}
+
+func (a *Activities) classifyRead(err error) error {
+	switch platforms.KindOf(err) {
+	case platforms.Permanent, platforms.Auth:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+	}
+	return err
+}

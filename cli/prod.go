@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/cmo-dev/cmo/activities"
+	"github.com/cmo-dev/cmo/config"
+	"github.com/cmo-dev/cmo/platforms"
+	"github.com/cmo-dev/cmo/platforms/sandbox"
+	"github.com/cmo-dev/cmo/playbooks"
+	"github.com/cmo-dev/cmo/sealbox"
+	"github.com/cmo-dev/cmo/server"
+	"github.com/cmo-dev/cmo/store"
+	"github.com/cmo-dev/cmo/tclient"
+	"github.com/cmo-dev/cmo/worker"
+	"github.com/cmo-dev/cmo/workflows"
+)
+
+// connectPostgres opens a pool and waits, with back-off, until the database
+// answers, so that a process started alongside PostgreSQL does not die.
+func connectPostgres(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, fmt.Errorf("%s is not set", config.EnvDatabaseURL)
+	}
+	pool, err := store.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err = pool.Ping(ctx)
+		if err == nil {
+			return pool, nil
+		}
+		if ctx.Err() != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connect to postgres: %w", err)
+		}
+		log.Warn("postgres not reachable yet, retrying", "attempt", attempt, "in", delay, "error", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	return tclient.Dial(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace}, log)
+}
+
+func newMigrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations to DATABASE_URL and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.FromEnv()
+			if err != nil {
+				return err
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel)
+			pool, err := connectPostgres(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			if err := store.Migrate(cmd.Context(), pool, log); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
+			return nil
+		},
+	}
+}
+
+func newServerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "server",
+		Short: "Run the HTTP API (and the sandbox platform) against Temporal and PostgreSQL",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := config.FromEnv()
+			if err != nil {
+				return err
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel)
+			pool, err := connectPostgres(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			c, err := dialTemporal(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			lib, err := playbooks.Shipped()
+			if err != nil {
+				return fmt.Errorf("load playbooks: %w", err)
+			}
+			var box *sealbox.Box
+			if cfg.SecretKey != nil {
+				if box, err = sealbox.New(cfg.SecretKey); err != nil {
+					return err
+				}
+			}
+			api := server.New(server.Deps{Store: store.New(pool, box), Temporal: c, Namespace: cfg.TemporalNamespace,
+				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log})
+			srv := &http.Server{Addr: cfg.HTTPAddr, Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+			errc := make(chan error, 1)
+			go func() { errc <- srv.ListenAndServe() }()
+			log.Info("cmo server listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalAddress)
+			select {
+			case err := <-errc:
+				return fmt.Errorf("http server: %w", err)
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+func newWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker that executes campaign and crisis workflows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := config.FromEnv()
+			if err != nil {
+				return err
+			}
+			if cfg.SecretKey == nil {
+				return fmt.Errorf("%s is not set: the worker needs it to open channel credentials", config.EnvSecretKey)
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel)
+			box, err := sealbox.New(cfg.SecretKey)
+			if err != nil {
+				return err
+			}
+			pool, err := connectPostgres(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			c, err := dialTemporal(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := tclient.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
+				return err
+			}
+			sandboxURL := cfg.SandboxURL
+			if sandboxURL == "" {
+				sandboxURL = "http://127.0.0.1:8080/sandbox"
+			}
+			acts := &activities.Activities{
+				Store:     store.New(pool, box),
+				Platforms: platforms.Registry{sandbox.Platform: sandbox.NewClient(sandboxURL, nil)},
+				Log:       log,
+			}
+			w := worker.New(c, cfg.TaskQueue, acts)
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("start worker: %w", err)
+			}
+			log.Info("cmo worker running", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+			<-ctx.Done()
+			w.Stop()
+			return nil
+		},
+	}
+}

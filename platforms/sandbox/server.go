@@ -1,0 +1,249 @@
+// Package sandbox is a social network that runs inside cmo: it accepts
+// posts over an HTTP API shaped like Mastodon's, keeps what it received,
+// and produces engagement over time. New users launch whole campaigns
+// against it with no accounts anywhere, and tests publish to it through the
+// same connector path as to a real platform.
+package sandbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxChars is the sandbox's post length limit, Mastodon's default.
+const MaxChars = 500
+
+// ErrNotFound is returned by a Store for a missing account or post.
+var ErrNotFound = errors.New("not found")
+
+// Account is a sandbox user.
+type Account struct {
+	Handle    string
+	Followers int
+}
+
+// StoredPost is a post as the sandbox keeps it.
+type StoredPost struct {
+	ID             int64
+	Handle         string
+	Text           string
+	IdempotencyKey string
+	InReplyTo      *int64
+	CreatedAt      time.Time
+}
+
+// Store keeps the sandbox's accounts and posts.
+type Store interface {
+	AccountByTokenHash(ctx context.Context, tokenSHA256 string) (Account, error)
+	Account(ctx context.Context, handle string) (Account, error)
+	// CreatePost stores p unless the account already sent the same
+	// idempotency key, in which case it returns that earlier post and false.
+	CreatePost(ctx context.Context, p StoredPost) (StoredPost, bool, error)
+	ListPosts(ctx context.Context, handle string, limit int) ([]StoredPost, error)
+	GetPost(ctx context.Context, id int64) (StoredPost, error)
+}
+
+// HashToken is how the sandbox stores tokens: never in clear.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Server serves the sandbox API.
+type Server struct {
+	store   Store
+	baseURL func(r *http.Request) string
+	now     func() time.Time
+	mux     *http.ServeMux
+}
+
+// NewServer returns the sandbox API handler. It expects to be mounted with
+// its own prefix stripped; prefix is used to build post URLs.
+func NewServer(store Store, prefix string, now func() time.Time) *Server {
+	s := &Server{store: store, now: now, mux: http.NewServeMux()}
+	s.baseURL = func(r *http.Request) string {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		return scheme + "://" + r.Host + prefix
+	}
+	s.mux.HandleFunc("POST /api/v1/statuses", s.createStatus)
+	s.mux.HandleFunc("GET /api/v1/statuses/{id}", s.getStatus)
+	s.mux.HandleFunc("GET /api/v1/accounts/{handle}/statuses", s.listStatuses)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Status is the sandbox's post representation, a subset of Mastodon's.
+type Status struct {
+	ID          string    `json:"id"`
+	URL         string    `json:"url"`
+	Content     string    `json:"content"`
+	CreatedAt   time.Time `json:"created_at"`
+	InReplyToID *string   `json:"in_reply_to_id"`
+	Account     struct {
+		Acct           string `json:"acct"`
+		FollowersCount int    `json:"followers_count"`
+	} `json:"account"`
+	Counts
+}
+
+// StatusOf renders a stored post with its engagement at now.
+func StatusOf(p StoredPost, acct Account, base string, now time.Time) Status {
+	st := Status{
+		ID:        strconv.FormatInt(p.ID, 10),
+		URL:       fmt.Sprintf("%s/@%s/%d", base, p.Handle, p.ID),
+		Content:   p.Text,
+		CreatedAt: p.CreatedAt.UTC(),
+		Counts:    Engagement(p.ID, acct.Followers, now.Sub(p.CreatedAt)),
+	}
+	if p.InReplyTo != nil {
+		id := strconv.FormatInt(*p.InReplyTo, 10)
+		st.InReplyToID = &id
+	}
+	st.Account.Acct = p.Handle
+	st.Account.FollowersCount = acct.Followers
+	return st
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers the way Mastodon does: {"error": "..."}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func (s *Server) auth(r *http.Request) (Account, bool, error) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return Account{}, false, nil
+	}
+	acct, err := s.store.AccountByTokenHash(r.Context(), HashToken(token))
+	if errors.Is(err, ErrNotFound) {
+		return Account{}, false, nil
+	}
+	return acct, err == nil, err
+}
+
+type createRequest struct {
+	Status      string `json:"status"`
+	InReplyToID string `json:"in_reply_to_id"`
+}
+
+func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
+	acct, ok, err := s.auth(r)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "The access token is invalid")
+		return
+	}
+	var req createRequest
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/json") {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "Malformed JSON body")
+			return
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			writeError(w, http.StatusBadRequest, "Malformed form body")
+			return
+		}
+		req.Status, req.InReplyToID = r.PostForm.Get("status"), r.PostForm.Get("in_reply_to_id")
+	}
+	if strings.TrimSpace(req.Status) == "" {
+		writeError(w, http.StatusUnprocessableEntity, "Validation failed: Text can't be blank")
+		return
+	}
+	if n := utf8.RuneCountInString(req.Status); n > MaxChars {
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Validation failed: Text character limit of %d exceeded", MaxChars))
+		return
+	}
+	p := StoredPost{Handle: acct.Handle, Text: req.Status, IdempotencyKey: r.Header.Get("Idempotency-Key"), CreatedAt: s.now()}
+	if req.InReplyToID != "" {
+		id, err := strconv.ParseInt(req.InReplyToID, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusNotFound, "Record not found")
+			return
+		}
+		if _, err := s.store.GetPost(r.Context(), id); err != nil {
+			writeError(w, http.StatusNotFound, "Record not found")
+			return
+		}
+		p.InReplyTo = &id
+	}
+	stored, _, err := s.store.CreatePost(r.Context(), p)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, StatusOf(stored, acct, s.baseURL(r), s.now()))
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "Record not found")
+		return
+	}
+	p, err := s.store.GetPost(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "Record not found")
+		return
+	} else if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	acct, err := s.store.Account(r.Context(), p.Handle)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, StatusOf(p, acct, s.baseURL(r), s.now()))
+}
+
+func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
+	acct, err := s.store.Account(r.Context(), r.PathValue("handle"))
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "Record not found")
+		return
+	} else if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			limit = min(n, 40)
+		}
+	}
+	posts, err := s.store.ListPosts(r.Context(), acct.Handle, limit)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	out := make([]Status, len(posts))
+	for i, p := range posts {
+		out[i] = StatusOf(p, acct, s.baseURL(r), s.now())
+	}
+	writeJSON(w, http.StatusOK, out)
+}

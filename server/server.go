@@ -1,0 +1,209 @@
+// Package server is cmo's HTTP API (Echo v4). Handlers stay thin: they
+// validate input, talk to Temporal and the store, and return errors that
+// one handler turns into problem+json.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.temporal.io/sdk/client"
+
+	"github.com/cmo-dev/cmo/platforms/sandbox"
+	"github.com/cmo-dev/cmo/playbooks"
+	"github.com/cmo-dev/cmo/store"
+)
+
+// Deps is everything the API needs.
+type Deps struct {
+	Store     *store.Store
+	Temporal  client.Client
+	Namespace string
+	TaskQueue string
+	Playbooks *playbooks.Library
+	Log       *slog.Logger
+	// UIURL is the Temporal Web UI's base URL, for links in answers; empty
+	// when unknown.
+	UIURL string
+	Now   func() time.Time
+}
+
+// Server is the API.
+type Server struct {
+	d Deps
+	e *echo.Echo
+}
+
+// New builds the API with every route registered.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(d.Log)
+	e.Use(middleware.RequestID())
+	e.Use(middleware.Recover())
+	e.Use(requestLog(d.Log))
+	s := &Server{d: d, e: e}
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	v1 := e.Group("/v1")
+	v1.GET("/playbooks", s.listPlaybooks)
+	v1.GET("/playbooks/:name", s.getPlaybook)
+	v1.GET("/brands", s.listBrands)
+	v1.POST("/campaigns", s.launchCampaign)
+	v1.GET("/campaigns", s.listCampaigns)
+	v1.GET("/campaigns/:id", s.getCampaign)
+	v1.POST("/campaigns/:id/approvals", s.approveCampaign)
+	v1.GET("/campaigns/:id/report", s.getReport)
+	v1.GET("/sandbox/posts", s.listSandboxPosts)
+
+	sb := http.StripPrefix("/sandbox", sandbox.NewServer(d.Store.Sandbox(), "/sandbox", d.Now))
+	e.Any("/sandbox/*", echo.WrapHandler(sb))
+	return s
+}
+
+// Handler returns the API as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Routes lists the registered routes as "METHOD path", for tests and docs.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.e.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
+func requestLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			log.Debug("http", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"status", c.Response().Status, "took", time.Since(start),
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			return nil
+		}
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only when both Temporal and PostgreSQL answer.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok", "temporal": "ok"}
+	ok := true
+	if err := s.d.Store.Ping(ctx); err != nil {
+		checks["postgres"], ok = "unreachable", false
+		s.d.Log.Warn("readyz: postgres", "error", err)
+	}
+	if _, err := s.d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], ok = "unreachable", false
+		s.d.Log.Warn("readyz: temporal", "error", err)
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, checks)
+}
+
+func (s *Server) listPlaybooks(c echo.Context) error {
+	type item struct {
+		Name        string                      `json:"name"`
+		Kind        string                      `json:"kind"`
+		Title       string                      `json:"title"`
+		Description string                      `json:"description,omitempty"`
+		Params      map[string]*playbooks.Param `json:"params,omitempty"`
+		Hash        string                      `json:"hash"`
+	}
+	out := []item{}
+	for _, p := range s.d.Playbooks.List() {
+		out = append(out, item{Name: p.Name, Kind: p.Kind, Title: p.DisplayTitle(), Description: p.Description, Params: p.Params, Hash: p.Hash})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"playbooks": out})
+}
+
+func (s *Server) getPlaybook(c echo.Context) error {
+	p, ok := s.d.Playbooks.Get(c.Param("name"))
+	if !ok {
+		return notFound("name", "no playbook named %q", c.Param("name"))
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (s *Server) listBrands(c echo.Context) error {
+	ctx := c.Request().Context()
+	brands, err := s.d.Store.Brands(ctx)
+	if err != nil {
+		return err
+	}
+	type item struct {
+		store.Brand
+		Channels []store.Channel `json:"channels"`
+	}
+	out := []item{}
+	for _, b := range brands {
+		chs, err := s.d.Store.Channels(ctx, b.ID)
+		if err != nil {
+			return err
+		}
+		out = append(out, item{Brand: b, Channels: chs})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"brands": out})
+}
+
+func (s *Server) listSandboxPosts(c echo.Context) error {
+	ctx := c.Request().Context()
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return invalidField("limit", "limit must be an integer from 1 to 1000, got %q", v)
+		}
+		limit = n
+	}
+	handle := c.QueryParam("handle")
+	sb := s.d.Store.Sandbox()
+	posts, err := sb.ListPosts(ctx, handle, limit)
+	if err != nil {
+		return err
+	}
+	base := c.Scheme() + "://" + c.Request().Host + "/sandbox"
+	out := []sandbox.Status{}
+	accounts := map[string]sandbox.Account{}
+	for _, p := range posts {
+		acct, ok := accounts[p.Handle]
+		if !ok {
+			if acct, err = sb.Account(ctx, p.Handle); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+				return err
+			}
+			accounts[p.Handle] = acct
+		}
+		out = append(out, sandbox.StatusOf(p, acct, base, s.d.Now()))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"posts": out})
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -1,0 +1,27 @@
+// Package worker registers cmo's workflows and activities on a Temporal
+// worker.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/cmo-dev/cmo/activities"
+	"github.com/cmo-dev/cmo/workflows"
+	"go.temporal.io/sdk/workflow"
+)
+
+// New returns a worker on taskQueue with every cmo workflow and the given
+// activities registered. The caller starts and stops it.
+func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+	Register(w, acts)
+	return w
+}
+
+// Register adds cmo's workflows and activities to any registry (a worker,
+// or a test environment).
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.Campaign, workflow.RegisterOptions{Name: workflows.CampaignWorkflow})
+	r.RegisterActivity(acts)
+}
