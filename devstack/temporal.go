@@ -144,9 +144,9 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	dyn := dynamicconfig.StaticClient{
 		// The default internal poll rates add ~70 ms to every workflow
 		// task on an idle server; raising them makes a laptop feel instant.
-		dynamicconfig.MakeKey("history.transferProcessorMaxPollRPS"):   1000,
-		dynamicconfig.MakeKey("history.visibilityProcessorMaxPollRPS"): 1000,
-		dynamicconfig.MakeKey("history.timerProcessorMaxPollRPS"):      1000,
+		dynamicconfig.MakeKey("history.transferProcessorMaxPollRPS"):     1000,
+		dynamicconfig.MakeKey("history.visibilityProcessorMaxPollRPS"):   1000,
+		dynamicconfig.MakeKey("history.timerProcessorMaxPollRPS"):        1000,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
 	}

@@ -87,6 +87,17 @@ func (c *collector) add(pos Pos, field, format string, args ...any) {
 	c.errs = append(c.errs, &Error{File: c.file, Pos: pos, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
+// has reports whether a problem was already recorded for field, so that a
+// value that failed to decode is not reported again as a zero value.
+func (c *collector) has(field string) bool {
+	for _, e := range c.errs {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *collector) err() error {
 	if len(c.errs) == 0 {
 		return nil

@@ -265,7 +265,7 @@ func validate(c *collector, p *Plan, root *yaml.Node) {
 		case s.Approval != nil:
 			a := s.Approval
 			a.Content = resolveContentRef(c, field+".approval.content", a.Pos, a.Content, lastContent, contents)
-			if a.Within < 0 {
+			if a.Within < 0 && !c.has(field+".approval.within") {
 				c.add(a.Pos, field+".approval.within", "must not be negative")
 			}
 			switch a.OnTimeout {
@@ -291,7 +291,7 @@ func validate(c *collector, p *Plan, root *yaml.Node) {
 				validateAt(c, p, field+".publish.at", pub.Pos, pub.At)
 			}
 		case s.Wait != nil:
-			if s.Wait.For <= 0 {
+			if s.Wait.For <= 0 && !c.has(field+".wait.for") {
 				c.add(s.Wait.Pos, field+".wait.for", "must be a positive duration")
 			}
 		}

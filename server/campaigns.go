@@ -102,6 +102,9 @@ func (s *Server) launchCampaign(c echo.Context) error {
 		TaskQueue:                s.d.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// Without this the SDK hands back the existing run as if it had
+		// just started, and a second launch of an id would answer 201.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SABrand.ValueSet(brand.ID),
 			workflows.SAPlaybook.ValueSet(plan.Name),

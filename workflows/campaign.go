@@ -338,10 +338,28 @@ func (r *campaignRun) approval(ctx workflow.Context, s *playbooks.Step) error {
 	return nil
 }
 
+// validateApproval accepts or refuses an approval before it enters the
+// history. An approval that arrives before the campaign reaches its
+// approval step (a fast reviewer right after launch) is accepted and waits
+// for the step; one that arrives after the decision is refused.
 func (r *campaignRun) validateApproval(ctx workflow.Context, req ApprovalRequest) error {
-	if r.waiting == nil || r.decided != nil {
+	if r.decided != nil && r.waiting != nil || r.waiting == nil && !r.approvalAhead() {
 		return temporal.NewApplicationError(fmt.Sprintf("campaign %s is not awaiting approval (status %s)", r.in.CampaignID, r.state.Status), ErrNotAwaitingApproval)
 	}
+	return r.checkApproval(req)
+}
+
+// approvalAhead reports whether an approval step has yet to begin.
+func (r *campaignRun) approvalAhead() bool {
+	for i, s := range r.in.Plan.Steps {
+		if s.Approval != nil && r.state.Steps[i].Status == StepPending {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *campaignRun) checkApproval(req ApprovalRequest) error {
 	invalid := func(field, format string, args ...any) error {
 		return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrInvalidApproval, field)
 	}
@@ -356,6 +374,9 @@ func (r *campaignRun) validateApproval(ctx workflow.Context, req ApprovalRequest
 	if req.Decision == DecisionApprove && r.in.Author != "" && req.Actor == r.in.Author {
 		return invalid("actor", "%s wrote this campaign and cannot approve it (four-eyes rule)", req.Actor)
 	}
+	if r.waiting == nil {
+		return nil // checked again when the approval step is reached
+	}
 	if req.StepID != "" && req.StepID != r.waiting.ID {
 		return invalid("step_id", "step %q is not waiting; %q is", req.StepID, r.waiting.ID)
 	}
@@ -366,6 +387,15 @@ func (r *campaignRun) validateApproval(ctx workflow.Context, req ApprovalRequest
 }
 
 func (r *campaignRun) approve(ctx workflow.Context, req ApprovalRequest) (ApprovalResult, error) {
+	if err := workflow.Await(ctx, func() bool { return r.waiting != nil }); err != nil {
+		return ApprovalResult{}, err
+	}
+	if r.decided != nil {
+		return ApprovalResult{}, temporal.NewApplicationError(fmt.Sprintf("campaign %s was already decided by %s", r.in.CampaignID, r.decided.Actor), ErrNotAwaitingApproval)
+	}
+	if err := r.checkApproval(req); err != nil {
+		return ApprovalResult{}, err
+	}
 	res := ApprovalResult{StepID: r.waiting.ID, Decision: req.Decision, Actor: req.Actor, Comment: req.Comment,
 		ContentHash: r.pending, At: workflow.Now(ctx)}
 	r.decided = &res

@@ -307,9 +307,18 @@ func TestFreePort(t *testing.T) {
 		// The port is in TIME_WAIT, which must not stop a real server.
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			out, _ := exec.Command("ss", "-tanpe", "sport", "= :"+strconv.Itoa(p)).CombinedOutput()
-			out2, _ := exec.Command("ss", "-tanpe", "dport", "= :"+strconv.Itoa(p)).CombinedOutput()
-			t.Logf("ss:\n%s\n%s", out, out2)
+			out, _ := exec.Command("ss", "-tanpe").CombinedOutput()
+			var rel []string
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, ":"+strconv.Itoa(p)+" ") || strings.Contains(l, "LISTEN") {
+					rel = append(rel, l)
+				}
+			}
+			ln2, err2 := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err2 == nil {
+				ln2.Close()
+			}
+			t.Logf("ss:\n%s\nretry: %v", strings.Join(rel, "\n"), err2)
 		}
 		require.NoError(t, err)
 		require.NoError(t, ln.Close())
