@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runCLIEnv) == "1" {
 		os.Exit(cli.Main(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	closeSharedStack()
+	os.Exit(code)
 }
 
 // dataDir makes a data directory the postgres OS user can reach when the

@@ -401,6 +401,9 @@ func FreePort() (int, error) {
 		return 0, fmt.Errorf("find free port: %w", err)
 	}
 	defer client.Close()
+	traceMu.Lock()
+	trace = append(trace, fmt.Sprintf("%s ln=%s client=%s", time.Now().Format("15:04:05.000000"), ln.Addr(), client.LocalAddr()))
+	traceMu.Unlock()
 	server, err := ln.Accept()
 	if err != nil {
 		return 0, fmt.Errorf("find free port: %w", err)
@@ -701,3 +704,6 @@ func (l lenient) Write(p []byte) (int, error) {
 	_, _ = l.w.Write(p)
 	return len(p), nil
 }
+
+var traceMu sync.Mutex
+var trace []string

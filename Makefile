@@ -1,0 +1,14 @@
+# The two commands of the README are `make dev` and `make test`.
+.PHONY: dev test bench build
+
+dev:
+	scripts/dev.sh $(ARGS)
+
+test:
+	scripts/test.sh
+
+build:
+	go build -o bin/cmo ./cmd/cmo
+
+bench:
+	scripts/bench.sh
