@@ -194,6 +194,10 @@ func TestCampaignEndToEnd(t *testing.T) {
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "campaign listed through visibility with Brand, Playbook and Status")
 
+	h := history(t, s.Client, "campaign:e2e-launch")
+	requireNoSecrets(t, s.Store, h)
+	recordHistory(t, "approved", h)
+
 	code, body = a.do("POST", "/v1/campaigns", map[string]any{"id": "e2e-launch", "brand": "demo", "playbook": "first-campaign", "params": map[string]any{"product": "x"}})
 	require.Equal(t, 409, code, body)
 	require.Equal(t, "id", body["field"])
@@ -256,6 +260,7 @@ func TestBadInputGets4xxNamingTheField(t *testing.T) {
 	code, _ = a.do("POST", "/v1/campaigns/done/approvals", map[string]any{"decision": "reject", "actor": "jordi"})
 	require.Equal(t, 200, code)
 	waitCampaign(t, s.Client, "done")
+	recordHistory(t, "rejected", history(t, s.Client, "campaign:done"))
 	code, body = a.do("POST", "/v1/campaigns/done/approvals", map[string]any{"decision": "approve", "actor": "jordi"})
 	require.Equal(t, 409, code, "%v", body)
 	require.Equal(t, "id", body["field"])

@@ -390,7 +390,14 @@ func hasServer(dir string) bool {
 // port as they could with a plain listen-and-close. The port is left in
 // TIME_WAIT, which blocks automatic port choice but not a bind with
 // SO_REUSEADDR, which both postgres and Go listeners use.
+//
+// The sockets are kept out of any child process forked meanwhile (initdb,
+// postgres, ...): a child holds copies of our descriptors until it execs,
+// and a listener copied that way would keep the port bound for a moment
+// after we have closed it.
 func FreePort() (int, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find free port: %w", err)
@@ -401,9 +408,6 @@ func FreePort() (int, error) {
 		return 0, fmt.Errorf("find free port: %w", err)
 	}
 	defer client.Close()
-	traceMu.Lock()
-	trace = append(trace, fmt.Sprintf("%s ln=%s client=%s", time.Now().Format("15:04:05.000000"), ln.Addr(), client.LocalAddr()))
-	traceMu.Unlock()
 	server, err := ln.Accept()
 	if err != nil {
 		return 0, fmt.Errorf("find free port: %w", err)
@@ -704,6 +708,3 @@ func (l lenient) Write(p []byte) (int, error) {
 	_, _ = l.w.Write(p)
 	return len(p), nil
 }
-
-var traceMu sync.Mutex
-var trace []string

@@ -319,9 +319,6 @@ func TestFreePort(t *testing.T) {
 				ln2.Close()
 			}
 			t.Logf("ss:\n%s\nretry: %v", strings.Join(rel, "\n"), err2)
-			traceMu.Lock()
-			t.Logf("now %s trace:\n%s", time.Now().Format("15:04:05.000000"), strings.Join(trace, "\n"))
-			traceMu.Unlock()
 		}
 		require.NoError(t, err)
 		require.NoError(t, ln.Close())

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cmo-dev/cmo/store"
+)
+
+// history fetches a workflow's full event history.
+func history(t *testing.T, c client.Client, workflowID string) *historypb.History {
+	t.Helper()
+	ctx := context.Background()
+	it := c.GetWorkflowHistory(ctx, workflowID, "", false, 0)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		h.Events = append(h.Events, ev)
+	}
+	require.NotEmpty(t, h.Events)
+	return h
+}
+
+// requireNoSecrets fails if any channel credential of the stack's store
+// appears anywhere in the workflow's history: inputs, results, errors,
+// memos, search attributes. The Temporal UI shows all of those.
+func requireNoSecrets(t *testing.T, s *store.Store, h *historypb.History) {
+	t.Helper()
+	raw, err := protojson.Marshal(h)
+	require.NoError(t, err)
+	text := string(raw)
+	for _, ch := range store.DemoChannels {
+		secrets, err := s.ChannelSecrets(context.Background(), ch.ID)
+		require.NoError(t, err)
+		for name, v := range secrets {
+			require.NotEmpty(t, v)
+			require.False(t, strings.Contains(text, v), "secret %s of channel %s appears in the history", name, ch.ID)
+		}
+	}
+}
+
+// recordHistory writes a history for the replay tests of the workflows
+// package when CMO_RECORD_HISTORIES names a file name prefix, e.g.
+// CMO_RECORD_HISTORIES=campaign-v1 go test ./e2e -run TestCampaignEndToEnd.
+func recordHistory(t *testing.T, name string, h *historypb.History) {
+	prefix := os.Getenv("CMO_RECORD_HISTORIES")
+	if prefix == "" {
+		return
+	}
+	raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(t, err)
+	path := filepath.Join("..", "workflows", "testdata", prefix+"-"+name+".json")
+	require.NoError(t, os.WriteFile(path, raw, 0o644))
+	t.Logf("recorded %s", path)
+}
