@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 type Activities struct {
 	Store     *store.Store
 	Platforms platforms.Registry
+	Checker   ContentChecker
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -199,84 +199,4 @@ func (a *Activities) logger() *slog.Logger {
 		return a.Log
 	}
 	return slog.Default()
-}
-
-// ReportInput names the campaign to report on.
-type ReportInput struct {
-	CampaignID string `json:"campaign_id"`
-	Brand      string `json:"brand"`
-	Playbook   string `json:"playbook"`
-}
-
-// PostReport is one published post's numbers.
-type PostReport struct {
-	ChannelID string            `json:"channel_id"`
-	Channel   string            `json:"channel"`
-	StepID    string            `json:"step_id"`
-	PostID    string            `json:"post_id"`
-	URL       string            `json:"url"`
-	Metrics   platforms.Metrics `json:"metrics"`
-}
-
-// Report is a campaign's results at a moment.
-type Report struct {
-	CampaignID     string       `json:"campaign_id"`
-	GeneratedAt    time.Time    `json:"generated_at"`
-	Posts          []PostReport `json:"posts"`
-	Impressions    int64        `json:"impressions"`
-	Engagements    int64        `json:"engagements"`
-	EngagementRate float64      `json:"engagement_rate"`
-}
-
-// BuildReport reads the current numbers of every post the campaign
-// published and stores the report.
-func (a *Activities) BuildReport(ctx context.Context, in ReportInput) (Report, error) {
-	entries, err := a.Store.CampaignLedger(ctx, in.CampaignID)
-	if err != nil {
-		return Report{}, err
-	}
-	rep := Report{CampaignID: in.CampaignID, GeneratedAt: a.now().UTC(), Posts: []PostReport{}}
-	for _, e := range entries {
-		if e.Status != store.LedgerPublished {
-			continue
-		}
-		ch, err := a.Store.Channel(ctx, e.ChannelID)
-		if err != nil {
-			return Report{}, err
-		}
-		conn, err := a.Platforms.Get(ch.Platform)
-		if err != nil {
-			return Report{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
-		}
-		secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
-		if err != nil {
-			return Report{}, err
-		}
-		m, err := conn.Metrics(ctx, platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets}, e.RemoteID)
-		if err != nil {
-			return Report{}, a.classifyRead(err)
-		}
-		rep.Posts = append(rep.Posts, PostReport{ChannelID: ch.ID, Channel: ch.Name, StepID: e.StepID, PostID: e.RemoteID, URL: e.RemoteURL, Metrics: m})
-		rep.Impressions += m.Impressions
-		rep.Engagements += m.Likes + m.Reposts + m.Replies + m.Clicks
-	}
-	if rep.Impressions > 0 {
-		rep.EngagementRate = float64(rep.Engagements) / float64(rep.Impressions)
-	}
-	raw, err := json.Marshal(rep)
-	if err != nil {
-		return Report{}, err
-	}
-	if err := a.Store.SaveReport(ctx, in.CampaignID, in.Brand, in.Playbook, raw); err != nil {
-		return Report{}, err
-	}
-	return rep, nil
-}
-
-func (a *Activities) classifyRead(err error) error {
-	switch platforms.KindOf(err) {
-	case platforms.Permanent, platforms.Auth:
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
-	}
-	return err
 }

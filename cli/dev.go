@@ -10,6 +10,7 @@ import (
 
 	"github.com/cmo-dev/cmo/config"
 	"github.com/cmo-dev/cmo/devstack"
+	"github.com/cmo-dev/cmo/playbooks"
 )
 
 func newDevCmd() *cobra.Command {
@@ -19,6 +20,7 @@ func newDevCmd() *cobra.Command {
 		temporalPort int
 		uiPort       int
 		logLevel     string
+		playbooksDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -41,12 +43,19 @@ running resume. Ctrl-C stops everything.`,
 				logLevel = cfg.LogLevel
 			}
 			log := newLogger(cmd.ErrOrStderr(), logLevel)
+			if !cmd.Flags().Changed("playbooks") {
+				playbooksDir = cfg.PlaybooksDir
+			}
+			lib, err := playbooks.Load(playbooksDir)
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			fmt.Fprintf(cmd.ErrOrStderr(), "cmo dev: starting in %s …\n", dataDir)
 			stack, err := devstack.Start(cmd.Context(), devstack.Options{
 				DataDir: dataDir, DatabaseURL: cfg.DatabaseURL, HTTPAddr: httpAddr,
 				TemporalPort: temporalPort, UIPort: uiPort, Namespace: cfg.TemporalNamespace,
-				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log,
+				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log, Playbooks: lib,
 			})
 			if err != nil {
 				return fmt.Errorf("cmo dev: %w", err)
@@ -80,5 +89,6 @@ running resume. Ctrl-C stops everything.`,
 	f.IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (0 picks a free one)")
 	f.IntVar(&uiPort, "ui-port", 8233, "Temporal Web UI port (0 picks a free one, -1 runs no UI)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error ($"+config.EnvLogLevel+")")
+	f.StringVar(&playbooksDir, "playbooks", "", "directory of extra playbooks (*.yaml) ($"+config.EnvPlaybooksDir+")")
 	return cmd
 }

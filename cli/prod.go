@@ -109,7 +109,7 @@ func newServerCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			lib, err := playbooks.Shipped()
+			lib, err := playbooks.Load(cfg.PlaybooksDir)
 			if err != nil {
 				return fmt.Errorf("load playbooks: %w", err)
 			}

@@ -24,6 +24,7 @@ const (
 	EnvDataDir           = "CMO_DATA_DIR"
 	EnvLogLevel          = "CMO_LOG_LEVEL"
 	EnvConnectTimeout    = "CMO_CONNECT_TIMEOUT"
+	EnvPlaybooksDir      = "CMO_PLAYBOOKS_DIR"
 )
 
 // Vars lists every environment variable the binary reads, with what it is for.
@@ -38,6 +39,7 @@ var Vars = map[string]string{
 	EnvDataDir:           "cmo dev: directory for the embedded Temporal, PostgreSQL and keys",
 	EnvLogLevel:          "debug, info, warn or error",
 	EnvConnectTimeout:    "how long server and worker keep retrying to reach Temporal and PostgreSQL at start",
+	EnvPlaybooksDir:      "directory of extra playbooks (*.yaml) added to the shipped ones; same name replaces",
 }
 
 // Defaults used when a variable is unset.
@@ -62,6 +64,7 @@ type Config struct {
 	DataDir           string
 	LogLevel          string
 	ConnectTimeout    time.Duration
+	PlaybooksDir      string
 }
 
 // FromEnv reads Config from the process environment.
@@ -88,6 +91,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		DataDir:           get(EnvDataDir, DefaultDataDir),
 		LogLevel:          get(EnvLogLevel, "info"),
 		ConnectTimeout:    DefaultConnectTimeout,
+		PlaybooksDir:      get(EnvPlaybooksDir, ""),
 	}
 	if v := get(EnvConnectTimeout, ""); v != "" {
 		d, err := time.ParseDuration(v)

@@ -22,6 +22,7 @@ var (
 	posType      = reflect.TypeOf(Pos{})
 	durationType = reflect.TypeOf(Duration(0))
 	nodeType     = reflect.TypeOf(yaml.Node{})
+	exprType     = reflect.TypeOf(Expr{})
 )
 
 func nodePos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
@@ -42,6 +43,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.Type() == nodeType {
 		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	if v.Type() == exprType {
+		if n.Kind != yaml.ScalarNode {
+			d.c.add(nodePos(n), path, "want an expression (a string), got %s", describe(n))
+			return
+		}
+		v.Set(reflect.ValueOf(decodeExpr(n)))
 		return
 	}
 	switch v.Kind() {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -93,4 +95,26 @@ func (l *Library) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Load returns the shipped playbooks extended with those in dir (when not
+// empty). A playbook in dir replaces a shipped one of the same name, so a
+// team can adapt a shipped procedure without rebuilding cmo.
+func Load(dir string) (*Library, error) {
+	lib, err := Shipped()
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return lib, nil
+	}
+	extra, err := LoadFS(os.DirFS(dir), ".")
+	if err != nil {
+		return nil, fmt.Errorf("playbooks in %s: %w", dir, err)
+	}
+	for name, p := range extra.byName {
+		p.File = filepath.Join(dir, p.File)
+		lib.byName[name] = p
+	}
+	return lib, nil
 }

@@ -14,8 +14,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -43,8 +41,17 @@ type Plan struct {
 	Title       string            `yaml:"title" json:"title,omitempty"`
 	Description string            `yaml:"description" json:"description,omitempty"`
 	Params      map[string]*Param `yaml:"params" json:"params,omitempty"`
-	Goals       map[string]string `yaml:"goals" json:"goals,omitempty"`
-	Steps       []Step            `yaml:"steps" json:"steps"`
+	Goals       map[string]Expr   `yaml:"goals" json:"goals,omitempty"`
+	Steps       []Step            `yaml:"steps" json:"steps,omitempty"`
+
+	// Crisis playbooks: detection, severity and the response procedure.
+	Detect     Expr           `yaml:"detect" json:"detect,omitempty"`
+	Window     Duration       `yaml:"window" json:"window,omitempty"`
+	Severity   []SeverityRule `yaml:"severity" json:"severity,omitempty"`
+	Escalation []Tier         `yaml:"escalation" json:"escalation,omitempty"`
+	Freeze     *Freeze        `yaml:"freeze" json:"freeze,omitempty"`
+	Statement  *Statement     `yaml:"statement" json:"statement,omitempty"`
+	Resolve    *Resolve       `yaml:"resolve" json:"resolve,omitempty"`
 
 	// File is where the playbook was read from; Hash is the SHA-256 of its
 	// bytes, recorded on every run so an auditor knows which text ran.
@@ -71,40 +78,69 @@ func (p *Param) IsRequired() bool {
 	return p.Default == nil
 }
 
-// Step is one node of a playbook. Exactly one of its action fields is set.
+// Step is one node of a playbook. Exactly one action or control field is
+// set; When guards it and Else runs instead when When is false.
 type Step struct {
-	Pos      Pos           `yaml:"-" json:"pos"`
-	ID       string        `yaml:"id" json:"id"`
-	Title    string        `yaml:"title" json:"title,omitempty"`
+	Pos   Pos    `yaml:"-" json:"pos"`
+	ID    string `yaml:"id" json:"id"`
+	Title string `yaml:"title" json:"title,omitempty"`
+	When  Expr   `yaml:"when" json:"when,omitempty"`
+	Else  []Step `yaml:"else" json:"else,omitempty"`
+
 	Content  *ContentStep  `yaml:"content" json:"content,omitempty"`
+	Check    *CheckStep    `yaml:"check" json:"check,omitempty"`
 	Approval *ApprovalStep `yaml:"approval" json:"approval,omitempty"`
 	Publish  *PublishStep  `yaml:"publish" json:"publish,omitempty"`
 	Wait     *WaitStep     `yaml:"wait" json:"wait,omitempty"`
+	Collect  *CollectStep  `yaml:"collect" json:"collect,omitempty"`
+	Notify   *NotifyStep   `yaml:"notify" json:"notify,omitempty"`
 	Report   *ReportStep   `yaml:"report" json:"report,omitempty"`
+	Parallel []Step        `yaml:"parallel" json:"parallel,omitempty"`
+	Sequence []Step        `yaml:"steps" json:"steps,omitempty"`
+	Repeat   *RepeatStep   `yaml:"repeat" json:"repeat,omitempty"`
 }
 
 // Step kinds, as returned by Step.Kind.
 const (
 	StepContent  = "content"
+	StepCheck    = "check"
 	StepApproval = "approval"
 	StepPublish  = "publish"
 	StepWait     = "wait"
+	StepCollect  = "collect"
+	StepNotify   = "notify"
 	StepReport   = "report"
+	StepParallel = "parallel"
+	StepSequence = "steps"
+	StepRepeat   = "repeat"
 )
+
+// StepKinds lists every step kind, for error messages.
+var StepKinds = []string{StepContent, StepCheck, StepApproval, StepPublish, StepWait, StepCollect, StepNotify, StepReport, StepParallel, StepSequence, StepRepeat}
+
+// kinds returns the kinds set on the step.
+func (s *Step) kinds() []string {
+	var out []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{StepContent, s.Content != nil}, {StepCheck, s.Check != nil}, {StepApproval, s.Approval != nil},
+		{StepPublish, s.Publish != nil}, {StepWait, s.Wait != nil}, {StepCollect, s.Collect != nil},
+		{StepNotify, s.Notify != nil}, {StepReport, s.Report != nil}, {StepParallel, s.Parallel != nil},
+		{StepSequence, s.Sequence != nil}, {StepRepeat, s.Repeat != nil},
+	} {
+		if k.set {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
 
 // Kind names the action the step performs.
 func (s *Step) Kind() string {
-	switch {
-	case s.Content != nil:
-		return StepContent
-	case s.Approval != nil:
-		return StepApproval
-	case s.Publish != nil:
-		return StepPublish
-	case s.Wait != nil:
-		return StepWait
-	case s.Report != nil:
-		return StepReport
+	if ks := s.kinds(); len(ks) == 1 {
+		return ks[0]
 	}
 	return ""
 }
@@ -116,41 +152,156 @@ type ContentStep struct {
 	Template string            `yaml:"template" json:"template"`
 	Variants map[string]string `yaml:"variants" json:"variants,omitempty"`
 	Hashtags []string          `yaml:"hashtags" json:"hashtags,omitempty"`
+	Links    []string          `yaml:"links" json:"links,omitempty"`
+	Media    []string          `yaml:"media" json:"media,omitempty"`
 	Channels []string          `yaml:"channels" json:"channels"`
 }
 
+// CheckStep is the quality gate on drafted content: platform limits,
+// links, required and banned words, spelling.
+type CheckStep struct {
+	Pos         Pos      `yaml:"-" json:"-"`
+	Content     string   `yaml:"content" json:"content,omitempty"`
+	Languages   []string `yaml:"languages" json:"languages,omitempty"`
+	Required    []string `yaml:"required" json:"required,omitempty"`
+	Banned      []string `yaml:"banned" json:"banned,omitempty"`
+	RequireLink bool     `yaml:"require_link" json:"require_link,omitempty"`
+	Accept      []string `yaml:"accept" json:"accept,omitempty"`
+	// Spelling says whether spelling findings block or only warn.
+	Spelling string `yaml:"spelling" json:"spelling,omitempty"`
+}
+
+// Spelling languages the check step knows.
+var Languages = []string{"ca", "es", "en"}
+
 // ApprovalStep waits for a person to approve the content before it goes out.
 type ApprovalStep struct {
-	Pos       Pos      `yaml:"-" json:"-"`
-	Content   string   `yaml:"content" json:"content,omitempty"`
-	Role      string   `yaml:"role" json:"role,omitempty"`
-	Within    Duration `yaml:"within" json:"within,omitempty"`
-	OnTimeout string   `yaml:"on_timeout" json:"on_timeout,omitempty"`
+	Pos     Pos      `yaml:"-" json:"-"`
+	Content string   `yaml:"content" json:"content,omitempty"`
+	Role    string   `yaml:"role" json:"role,omitempty"`
+	Within  Duration `yaml:"within" json:"within,omitempty"`
+	// OnTimeout is cancel, remind, escalate, approve or fallback.
+	OnTimeout  string `yaml:"on_timeout" json:"on_timeout,omitempty"`
+	EscalateTo string `yaml:"escalate_to" json:"escalate_to,omitempty"`
+	Reminders  int    `yaml:"reminders" json:"reminders,omitempty"`
+	// Fallback is a content step published instead when time runs out.
+	Fallback string `yaml:"fallback" json:"fallback,omitempty"`
+	// FourEyes (default true) forbids the campaign's author to approve.
+	FourEyes *bool `yaml:"four_eyes" json:"four_eyes,omitempty"`
 }
 
 // Approval timeout outcomes.
 const (
-	OnTimeoutCancel = "cancel"
+	OnTimeoutCancel   = "cancel"
+	OnTimeoutRemind   = "remind"
+	OnTimeoutEscalate = "escalate"
+	OnTimeoutFallback = "fallback"
 )
+
+// RequiresFourEyes reports whether the author may not approve.
+func (a *ApprovalStep) RequiresFourEyes() bool { return a.FourEyes == nil || *a.FourEyes }
 
 // PublishStep posts approved content to channels, now, at a time, or after a delay.
 type PublishStep struct {
 	Pos      Pos      `yaml:"-" json:"-"`
 	Content  string   `yaml:"content" json:"content,omitempty"`
 	Channels []string `yaml:"channels" json:"channels,omitempty"`
-	At       string   `yaml:"at" json:"at,omitempty"`
-	After    Duration `yaml:"after" json:"after,omitempty"`
+	// At is a time: RFC 3339, a local "2026-05-01 09:00" in the brand's
+	// time zone, or params.NAME with an optional "+ 2h" / "- 1d".
+	At    string   `yaml:"at" json:"at,omitempty"`
+	After Duration `yaml:"after" json:"after,omitempty"`
 }
 
-// WaitStep pauses the playbook on a durable timer.
+// WaitStep pauses the playbook on durable timers: for a duration, until a
+// time, or until a rule holds (checked every Every, at most Timeout).
 type WaitStep struct {
-	Pos Pos      `yaml:"-" json:"-"`
-	For Duration `yaml:"for" json:"for"`
+	Pos     Pos      `yaml:"-" json:"-"`
+	For     Duration `yaml:"for" json:"for,omitempty"`
+	Until   string   `yaml:"until" json:"until,omitempty"`
+	Rule    Expr     `yaml:"rule" json:"rule,omitempty"`
+	Every   Duration `yaml:"every" json:"every,omitempty"`
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
-// ReportStep collects the numbers of what was published and stores a report.
+// CollectStep reads the current metrics of what the campaign published.
+type CollectStep struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Publish limits collection to one publish step's posts.
+	Publish string `yaml:"publish" json:"publish,omitempty"`
+}
+
+// NotifyStep sends a message to notification targets ("slack:community").
+type NotifyStep struct {
+	Pos     Pos      `yaml:"-" json:"-"`
+	To      []string `yaml:"to" json:"to"`
+	Message string   `yaml:"message" json:"message"`
+}
+
+// NotifierKinds are the kinds a notification target may name.
+var NotifierKinds = []string{"slack", "email", "pagerduty", "webhook", "log"}
+
+// ReportStep collects the numbers of what was published, evaluates the
+// goals and stores a report.
 type ReportStep struct {
 	Pos Pos `yaml:"-" json:"-"`
+}
+
+// RepeatStep runs Steps again until Until holds, at most Max times.
+type RepeatStep struct {
+	Pos   Pos      `yaml:"-" json:"-"`
+	Until Expr     `yaml:"until" json:"until"`
+	Max   int      `yaml:"max" json:"max"`
+	Every Duration `yaml:"every" json:"every,omitempty"`
+	Steps []Step   `yaml:"steps" json:"steps"`
+}
+
+// SeverityRule gives a crisis a level when its rule holds; the first
+// matching rule wins.
+type SeverityRule struct {
+	Pos   Pos    `yaml:"-" json:"-"`
+	Level string `yaml:"level" json:"level"`
+	When  Expr   `yaml:"when" json:"when"`
+}
+
+// Severity levels, lowest first.
+var SeverityLevels = []string{"low", "medium", "high", "critical"}
+
+// Tier is one escalation level: who is paged and how long they have to
+// acknowledge before the next tier.
+type Tier struct {
+	Pos       Pos      `yaml:"-" json:"-"`
+	Notify    []string `yaml:"notify" json:"notify"`
+	AckWithin Duration `yaml:"ack_within" json:"ack_within"`
+	// Repeat pages the tier again this many times (the last tier only).
+	Repeat int `yaml:"repeat" json:"repeat,omitempty"`
+}
+
+// Freeze stops scheduled posts while a crisis lasts.
+type Freeze struct {
+	Pos        Pos      `yaml:"-" json:"-"`
+	When       Expr     `yaml:"when" json:"when"`
+	Scope      string   `yaml:"scope" json:"scope"`
+	Channels   []string `yaml:"channels" json:"channels,omitempty"`
+	Tags       []string `yaml:"tags" json:"tags,omitempty"`
+	OnUnfreeze string   `yaml:"on_unfreeze" json:"on_unfreeze,omitempty"`
+	Reapprove  bool     `yaml:"reapprove" json:"reapprove,omitempty"`
+}
+
+// Statement is the holding statement a crisis publishes once approved.
+type Statement struct {
+	Pos      Pos           `yaml:"-" json:"-"`
+	Template string        `yaml:"template" json:"template"`
+	Channels []string      `yaml:"channels" json:"channels"`
+	Approval *ApprovalStep `yaml:"approval" json:"approval,omitempty"`
+	// Fallback is pre-approved text used when approval times out.
+	Fallback string `yaml:"fallback" json:"fallback,omitempty"`
+}
+
+// Resolve closes a crisis when its rule has held for Hold.
+type Resolve struct {
+	Pos  Pos      `yaml:"-" json:"-"`
+	When Expr     `yaml:"when" json:"when"`
+	Hold Duration `yaml:"hold" json:"hold"`
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -210,163 +361,6 @@ func keyPos(n *yaml.Node, key string) Pos {
 	return nodePos(n)
 }
 
-func validate(c *collector, p *Plan, root *yaml.Node) {
-	if p.APIVersion != APIVersion {
-		c.add(keyPos(root, "apiVersion"), "apiVersion", "must be %q, got %q", APIVersion, p.APIVersion)
-	}
-	switch p.Kind {
-	case KindCampaign:
-	case KindCrisis:
-		c.add(keyPos(root, "kind"), "kind", "Crisis playbooks are not supported by this version of cmo")
-	default:
-		c.add(keyPos(root, "kind"), "kind", "must be %s or %s, got %q", KindCampaign, KindCrisis, p.Kind)
-	}
-	if !idPattern.MatchString(p.Name) {
-		c.add(keyPos(root, "name"), "name", "must be 1-63 lower-case letters, digits, '-' or '_', got %q", p.Name)
-	}
-	for _, name := range sortedKeys(p.Params) {
-		validateParam(c, "params."+name, name, p.Params[name])
-	}
-	for _, name := range sortedKeys(p.Goals) {
-		if strings.TrimSpace(p.Goals[name]) == "" {
-			c.add(keyPos(root, "goals"), "goals."+name, "empty goal rule")
-		}
-	}
-	if len(p.Steps) == 0 {
-		c.add(keyPos(root, "steps"), "steps", "a playbook needs at least one step")
-	}
-	seen := map[string]int{}
-	contents := map[string]*ContentStep{}
-	lastContent := ""
-	for i := range p.Steps {
-		s := &p.Steps[i]
-		field := fmt.Sprintf("steps[%d]", i)
-		if !idPattern.MatchString(s.ID) {
-			c.add(s.Pos, field+".id", "every step needs an id of lower-case letters, digits, '-' or '_', got %q", s.ID)
-		} else if j, dup := seen[s.ID]; dup {
-			c.add(s.Pos, field+".id", "step id %q is already used by steps[%d]", s.ID, j)
-		}
-		seen[s.ID] = i
-		n := 0
-		for _, set := range []bool{s.Content != nil, s.Approval != nil, s.Publish != nil, s.Wait != nil, s.Report != nil} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
-			c.add(s.Pos, field, "step %q must have exactly one of content, approval, publish, wait, report (has %d)", s.ID, n)
-			continue
-		}
-		switch {
-		case s.Content != nil:
-			validateContent(c, p, field+".content", s.Content)
-			contents[s.ID] = s.Content
-			lastContent = s.ID
-		case s.Approval != nil:
-			a := s.Approval
-			a.Content = resolveContentRef(c, field+".approval.content", a.Pos, a.Content, lastContent, contents)
-			if a.Within < 0 && !c.has(field+".approval.within") {
-				c.add(a.Pos, field+".approval.within", "must not be negative")
-			}
-			switch a.OnTimeout {
-			case "":
-				a.OnTimeout = OnTimeoutCancel
-			case OnTimeoutCancel:
-			default:
-				c.add(a.Pos, field+".approval.on_timeout", "must be %q, got %q", OnTimeoutCancel, a.OnTimeout)
-			}
-		case s.Publish != nil:
-			pub := s.Publish
-			pub.Content = resolveContentRef(c, field+".publish.content", pub.Pos, pub.Content, lastContent, contents)
-			if len(pub.Channels) == 0 {
-				if cs := contents[pub.Content]; cs != nil {
-					pub.Channels = cs.Channels
-				}
-			}
-			validateChannels(c, field+".publish.channels", pub.Pos, pub.Channels)
-			if pub.At != "" && pub.After != 0 {
-				c.add(pub.Pos, field+".publish", "give at or after, not both")
-			}
-			if pub.At != "" {
-				validateAt(c, p, field+".publish.at", pub.Pos, pub.At)
-			}
-		case s.Wait != nil:
-			if s.Wait.For <= 0 && !c.has(field+".wait.for") {
-				c.add(s.Wait.Pos, field+".wait.for", "must be a positive duration")
-			}
-		}
-	}
-}
-
-func resolveContentRef(c *collector, field string, pos Pos, ref, last string, contents map[string]*ContentStep) string {
-	if ref == "" {
-		if last == "" {
-			c.add(pos, field, "no content step comes before this step")
-		}
-		return last
-	}
-	if _, ok := contents[ref]; !ok {
-		c.add(pos, field, "%q is not a content step defined before this step", ref)
-	}
-	return ref
-}
-
-func validateContent(c *collector, p *Plan, field string, cs *ContentStep) {
-	if strings.TrimSpace(cs.Template) == "" {
-		c.add(cs.Pos, field+".template", "content needs a template")
-	}
-	checkTemplate(c, p, field+".template", cs.Pos, cs.Template)
-	for _, k := range sortedKeys(cs.Variants) {
-		checkTemplate(c, p, field+".variants."+k, cs.Pos, cs.Variants[k])
-	}
-	if len(cs.Channels) == 0 {
-		c.add(cs.Pos, field+".channels", "content needs at least one channel")
-	}
-	validateChannels(c, field+".channels", cs.Pos, cs.Channels)
-	for i, h := range cs.Hashtags {
-		if strings.ContainsAny(h, " \t#") || h == "" {
-			c.add(cs.Pos, fmt.Sprintf("%s.hashtags[%d]", field, i), "write hashtags without '#' or spaces, got %q", h)
-		}
-	}
-}
-
-var templateField = regexp.MustCompile(`\{\{-?\s*\.([A-Za-z_][A-Za-z0-9_]*)`)
-
-func checkTemplate(c *collector, p *Plan, field string, pos Pos, text string) {
-	if _, err := template.New(field).Option("missingkey=error").Parse(text); err != nil {
-		c.add(pos, field, "template: %v", err)
-		return
-	}
-	for _, m := range templateField.FindAllStringSubmatch(text, -1) {
-		if _, ok := p.Params[m[1]]; !ok {
-			c.add(pos, field, "template uses {{.%s}} but the playbook has no parameter %q", m[1], m[1])
-		}
-	}
-}
-
-func validateChannels(c *collector, field string, pos Pos, refs []string) {
-	for i, r := range refs {
-		if !idPattern.MatchString(r) {
-			c.add(pos, fmt.Sprintf("%s[%d]", field, i), "%q is neither a platform (%s) nor a channel name", r, strings.Join(Platforms, ", "))
-		}
-	}
-}
-
-func validateAt(c *collector, p *Plan, field string, pos Pos, at string) {
-	if name, ok := strings.CutPrefix(at, "params."); ok {
-		prm, exists := p.Params[name]
-		if !exists {
-			c.add(pos, field, "parameter %q is not declared", name)
-		} else if prm.Type != "time" {
-			c.add(pos, field, "parameter %q has type %s; at needs a time", name, prm.Type)
-		}
-		return
-	}
-	if _, err := time.Parse(time.RFC3339, at); err != nil {
-		c.add(pos, field, "want an RFC 3339 time (2026-05-01T09:00:00+02:00) or params.NAME, got %q", at)
-	}
-}
-
 // IsPlatform reports whether ref names a platform rather than a channel.
 func IsPlatform(ref string) bool {
 	for _, p := range Platforms {
@@ -377,27 +371,56 @@ func IsPlatform(ref string) bool {
 	return false
 }
 
-// ChannelRefs returns every channel reference the plan publishes to, sorted.
+// Walk calls fn for every step, depth first in document order, including
+// steps nested in parallel, steps, repeat and else.
+func (p *Plan) Walk(fn func(s *Step)) { walk(p.Steps, fn) }
+
+func walk(steps []Step, fn func(s *Step)) {
+	for i := range steps {
+		s := &steps[i]
+		fn(s)
+		walk(s.Parallel, fn)
+		walk(s.Sequence, fn)
+		if s.Repeat != nil {
+			walk(s.Repeat.Steps, fn)
+		}
+		walk(s.Else, fn)
+	}
+}
+
+// ChannelRefs returns every channel reference the plan drafts for or
+// publishes to, sorted; a crisis's statement channels included.
 func (p *Plan) ChannelRefs() []string {
 	set := map[string]bool{}
-	for _, s := range p.Steps {
+	p.Walk(func(s *Step) {
+		if s.Content != nil {
+			for _, r := range s.Content.Channels {
+				set[r] = true
+			}
+		}
 		if s.Publish != nil {
 			for _, r := range s.Publish.Channels {
 				set[r] = true
 			}
 		}
+	})
+	if p.Statement != nil {
+		for _, r := range p.Statement.Channels {
+			set[r] = true
+		}
 	}
 	return sortedKeys(set)
 }
 
-// StepByID finds a step.
+// StepByID finds a step anywhere in the plan.
 func (p *Plan) StepByID(id string) *Step {
-	for i := range p.Steps {
-		if p.Steps[i].ID == id {
-			return &p.Steps[i]
+	var found *Step
+	p.Walk(func(s *Step) {
+		if found == nil && s.ID == id {
+			found = s
 		}
-	}
-	return nil
+	})
+	return found
 }
 
 // DisplayTitle is the human title shown in the Temporal UI and reports.

@@ -47,8 +47,8 @@ kind: Campaign
 name: x
 steps:
   - id: a
-    wait: {for: 1h, until: never}
-`, "bad.yaml:6:21: steps[0].wait.until: unknown field"},
+    wait: {for: 1h, untill: never}
+`, "bad.yaml:6:21: steps[0].wait.untill: unknown field"},
 		{"bad duration", `apiVersion: cmo/v1
 kind: Campaign
 name: x
@@ -88,7 +88,7 @@ steps:
     content: {template: "hi", channels: [sandbox]}
   - id: go
     publish: {at: params.when}
-`, "steps[1].publish.at: parameter \"when\" has type string; at needs a time"},
+`, "steps[1].publish.at: parameter \"when\" has type string; a time is needed"},
 		{"publish before content", `apiVersion: cmo/v1
 kind: Campaign
 name: x

@@ -94,8 +94,17 @@ func (s *Server) launchCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	loc, err := time.LoadLocation(brand.Timezone)
+	if err != nil {
+		return fmt.Errorf("brand %s time zone %q: %w", brand.ID, brand.Timezone, err)
+	}
+	times, err := plan.ResolveTimes(params, loc)
+	if err != nil {
+		return invalidField("params", "%v", err)
+	}
 
-	in := workflows.CampaignInput{CampaignID: req.ID, Brand: brand.ID, Author: req.Author, Plan: plan, Params: params, Targets: targets}
+	in := workflows.CampaignInput{CampaignID: req.ID, Brand: brand.ID, Author: req.Author, Plan: plan, Params: params,
+		Targets: targets, Times: times, Timezone: brand.Timezone}
 	wid := workflows.CampaignWorkflowID(req.ID)
 	opts := client.StartWorkflowOptions{
 		ID:                       wid,
@@ -168,22 +177,9 @@ func (s *Server) resolveTargets(c echo.Context, brand store.Brand, plan *playboo
 	if err != nil {
 		return nil, err
 	}
-	refs := map[string]bool{}
-	for _, st := range plan.Steps {
-		if st.Content != nil {
-			for _, r := range st.Content.Channels {
-				refs[r] = true
-			}
-		}
-		if st.Publish != nil {
-			for _, r := range st.Publish.Channels {
-				refs[r] = true
-			}
-		}
-	}
 	out := map[string][]playbooks.Target{}
 	var missing []string
-	for ref := range refs {
+	for _, ref := range plan.ChannelRefs() {
 		for _, ch := range chs {
 			if ch.Status != "active" {
 				continue
@@ -197,7 +193,6 @@ func (s *Server) resolveTargets(c echo.Context, brand store.Brand, plan *playboo
 		}
 	}
 	if len(missing) > 0 {
-		sort.Strings(missing)
 		return nil, invalidField("brand", "brand %q has no active channel for %s, which playbook %q publishes to",
 			brand.ID, strings.Join(missing, ", "), plan.Name)
 	}

@@ -6,10 +6,12 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -63,6 +65,7 @@ func New(d Deps) *Server {
 	v1 := e.Group("/v1")
 	v1.GET("/playbooks", s.listPlaybooks)
 	v1.GET("/playbooks/:name", s.getPlaybook)
+	v1.POST("/playbooks/validate", s.validatePlaybook)
 	v1.GET("/brands", s.listBrands)
 	v1.POST("/campaigns", s.launchCampaign)
 	v1.GET("/campaigns", s.listCampaigns)
@@ -151,6 +154,30 @@ func (s *Server) getPlaybook(c echo.Context) error {
 		return notFound("name", "no playbook named %q", c.Param("name"))
 	}
 	return c.JSON(http.StatusOK, p)
+}
+
+// validatePlaybook checks a playbook sent as the body (YAML) and answers
+// the same positioned errors as `cmo playbook validate`, as JSON.
+func (s *Server) validatePlaybook(c echo.Context) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	if err != nil {
+		return bodyProblem(err)
+	}
+	name := c.QueryParam("file")
+	if name == "" {
+		name = "playbook.yaml"
+	}
+	p, err := playbooks.Parse(name, body)
+	if err != nil {
+		es, ok := playbooks.AsErrors(err)
+		if !ok {
+			return err
+		}
+		return c.JSON(http.StatusUnprocessableEntity, map[string]any{
+			"valid": false, "errors": es, "messages": strings.Split(es.Error(), "\n"),
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"valid": true, "name": p.Name, "kind": p.Kind, "hash": p.Hash})
 }
 
 func (s *Server) listBrands(c echo.Context) error {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cmo-dev/cmo/activities"
 	"github.com/cmo-dev/cmo/playbooks"
+	"github.com/cmo-dev/cmo/rules"
 )
 
 // Names that clients use to talk to a campaign workflow.
@@ -39,6 +39,7 @@ const (
 	StatusCompleted        = "completed"
 	StatusPartial          = "completed_with_errors"
 	StatusRejected         = "rejected"
+	StatusBlocked          = "blocked"
 	StatusExpired          = "expired"
 	StatusFailed           = "failed"
 )
@@ -60,6 +61,10 @@ type CampaignInput struct {
 	Plan       *playbooks.Plan               `json:"plan"`
 	Params     map[string]any                `json:"params"`
 	Targets    map[string][]playbooks.Target `json:"targets"`
+	// Times are the instants of publish.at and wait.until, resolved at
+	// launch in the brand's time zone (playbooks.Plan.ResolveTimes).
+	Times    map[string]time.Time `json:"times,omitempty"`
+	Timezone string               `json:"timezone,omitempty"`
 }
 
 // CampaignResult is what a finished campaign returns.
@@ -83,6 +88,9 @@ type CampaignState struct {
 	Posts        []Post                  `json:"posts"`
 	ScheduledFor *time.Time              `json:"scheduled_for,omitempty"`
 	Report       *activities.Report      `json:"report,omitempty"`
+	KPI          rules.KPI               `json:"kpi"`
+	Goals        map[string]bool         `json:"goals,omitempty"`
+	Findings     []activities.Finding    `json:"findings,omitempty"`
 	Errors       []string                `json:"errors,omitempty"`
 }
 
@@ -133,6 +141,9 @@ type ApprovalRequest struct {
 	ContentHash string `json:"content_hash,omitempty"`
 	// StepID, when given, must be the approval step that is waiting.
 	StepID string `json:"step_id,omitempty"`
+	// Role, when given, must be the role the step asks for (or the role
+	// it was escalated to).
+	Role string `json:"role,omitempty"`
 }
 
 // Approval decisions.
@@ -151,18 +162,20 @@ type ApprovalResult struct {
 	At          time.Time `json:"at"`
 }
 
-// Campaign runs a campaign playbook's steps in order.
+// Campaign runs a campaign playbook: one interpreter for every campaign
+// playbook, walking the Plan it was started with.
 func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
 	if in.Plan == nil {
 		return CampaignResult{}, temporal.NewNonRetryableApplicationError("campaign input has no plan", "BadInput", nil)
 	}
-	r := &campaignRun{in: in, state: CampaignState{
-		CampaignID: in.CampaignID, Brand: in.Brand, Playbook: in.Plan.Name, PlaybookHash: in.Plan.Hash,
-		Title: in.Plan.DisplayTitle(), Content: map[string]ContentState{}, Approvals: []ApprovalResult{}, Posts: []Post{},
-	}}
-	for _, s := range in.Plan.Steps {
+	r := &campaignRun{in: in, started: workflow.Now(ctx), results: map[string]rules.StepResult{},
+		substitute: map[string]string{}, state: CampaignState{
+			CampaignID: in.CampaignID, Brand: in.Brand, Playbook: in.Plan.Name, PlaybookHash: in.Plan.Hash,
+			Title: in.Plan.DisplayTitle(), Content: map[string]ContentState{}, Approvals: []ApprovalResult{}, Posts: []Post{},
+		}}
+	in.Plan.Walk(func(s *playbooks.Step) {
 		r.state.Steps = append(r.state.Steps, StepState{ID: s.ID, Kind: s.Kind(), Title: s.Title, Status: StepPending})
-	}
+	})
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (CampaignState, error) { return r.state, nil }); err != nil {
 		return CampaignResult{}, err
 	}
@@ -176,36 +189,41 @@ func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
 type campaignRun struct {
 	in      CampaignInput
 	state   CampaignState
-	waiting *playbooks.Step // the approval step waiting for a decision
-	pending string          // content hash the waiting approval is for
-	decided *ApprovalResult
+	started time.Time
+	// results feed later conditions (steps.review.decision).
+	results map[string]rules.StepResult
+	// iteration counts the runs of the innermost repeat (0 outside one).
+	iteration int
+	// substitute maps a content step to the one published instead (an
+	// approval that timed out with a fallback).
+	substitute map[string]string
+
+	waiting   *playbooks.Step // the approval step waiting for a decision
+	pending   string          // content hash the waiting approval is for
+	decided   *ApprovalResult
+	escalated string // role the waiting approval was escalated to
 }
 
-// errStop ends the campaign early without failing the workflow (rejected, expired).
+// errStop ends the campaign early without failing the workflow (rejected,
+// expired, blocked).
 var errStop = errors.New("campaign stopped")
 
 func (r *campaignRun) run(ctx workflow.Context) (CampaignResult, error) {
-	for i := range r.in.Plan.Steps {
-		step := &r.in.Plan.Steps[i]
-		r.begin(ctx, i)
-		err := r.runStep(ctx, step)
-		if errors.Is(err, errStop) {
-			r.end(ctx, i, StepDone, "")
-			for j := i + 1; j < len(r.state.Steps); j++ {
-				r.state.Steps[j].Status = StepSkipped
-			}
-			return r.result(), nil
-		}
-		if err != nil {
-			r.end(ctx, i, StepFailed, err.Error())
-			r.state.Errors = append(r.state.Errors, fmt.Sprintf("step %s: %v", step.ID, err))
-			r.setStatus(ctx, StatusFailed)
-			return r.result(), temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("campaign %s failed at step %s: %v", r.in.CampaignID, step.ID, err), "CampaignFailed", nil)
-		}
-		r.end(ctx, i, StepDone, r.state.Steps[i].Detail)
-	}
+	err := r.runSteps(ctx, r.in.Plan.Steps)
 	r.state.CurrentStep = ""
+	switch {
+	case errors.Is(err, errStop):
+		for i := range r.state.Steps {
+			if r.state.Steps[i].Status == StepPending {
+				r.state.Steps[i].Status = StepSkipped
+			}
+		}
+		return r.result(), nil
+	case err != nil:
+		r.setStatus(ctx, StatusFailed)
+		return r.result(), temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("campaign %s failed: %v", r.in.CampaignID, err), "CampaignFailed", nil)
+	}
 	if len(r.state.Errors) > 0 {
 		r.setStatus(ctx, StatusPartial)
 	} else {
@@ -218,18 +236,98 @@ func (r *campaignRun) result() CampaignResult {
 	return CampaignResult{Status: r.state.Status, Posts: r.state.Posts}
 }
 
-func (r *campaignRun) begin(ctx workflow.Context, i int) {
-	now := workflow.Now(ctx)
-	r.state.CurrentStep = r.state.Steps[i].ID
-	r.state.Steps[i].Status = StepRunning
-	r.state.Steps[i].StartedAt = &now
+func (r *campaignRun) runSteps(ctx workflow.Context, steps []playbooks.Step) error {
+	for i := range steps {
+		if err := r.runStep(ctx, &steps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (r *campaignRun) end(ctx workflow.Context, i int, status, detail string) {
+// env is what conditions see now.
+func (r *campaignRun) env(ctx workflow.Context) rules.CampaignEnv {
+	return rules.CampaignEnv{
+		Params: r.in.Params, KPI: r.state.KPI, Goals: r.state.Goals, Steps: r.results,
+		Iteration: r.iteration, Elapsed: workflow.Now(ctx).Sub(r.started).Hours(),
+	}
+}
+
+func (r *campaignRun) holds(ctx workflow.Context, e playbooks.Expr) (bool, error) {
+	return rules.Eval(e.Src, rules.Campaign, r.env(ctx))
+}
+
+func (r *campaignRun) runStep(ctx workflow.Context, s *playbooks.Step) error {
+	if !s.When.IsZero() {
+		ok, err := r.holds(ctx, s.When)
+		if err != nil {
+			return fmt.Errorf("step %s: %w", s.ID, err)
+		}
+		if !ok {
+			st := r.stepState(s.ID)
+			st.Status, st.Detail = StepSkipped, "when "+s.When.Src+" was false"
+			r.results[s.ID] = rules.StepResult{Status: StepSkipped}
+			return r.runSteps(ctx, s.Else)
+		}
+	}
+	r.begin(ctx, s.ID)
+	err := r.exec(ctx, s)
+	switch {
+	case errors.Is(err, errStop):
+		r.end(ctx, s.ID, StepDone)
+		return err
+	case err != nil:
+		r.end(ctx, s.ID, StepFailed)
+		r.stepState(s.ID).Detail = err.Error()
+		r.state.Errors = append(r.state.Errors, fmt.Sprintf("step %s: %v", s.ID, err))
+		return fmt.Errorf("step %s: %w", s.ID, err)
+	}
+	r.end(ctx, s.ID, StepDone)
+	return nil
+}
+
+func (r *campaignRun) exec(ctx workflow.Context, s *playbooks.Step) error {
+	switch {
+	case s.Content != nil:
+		return r.content(ctx, s)
+	case s.Check != nil:
+		return r.check(ctx, s)
+	case s.Approval != nil:
+		return r.approval(ctx, s)
+	case s.Publish != nil:
+		return r.publish(ctx, s)
+	case s.Wait != nil:
+		return r.wait(ctx, s)
+	case s.Collect != nil:
+		return r.collect(ctx, s)
+	case s.Notify != nil:
+		return r.notify(ctx, s)
+	case s.Report != nil:
+		return r.report(ctx, s)
+	case s.Sequence != nil:
+		return r.runSteps(ctx, s.Sequence)
+	case s.Parallel != nil:
+		return r.parallel(ctx, s)
+	case s.Repeat != nil:
+		return r.repeat(ctx, s)
+	}
+	return fmt.Errorf("step %s has no action", s.ID)
+}
+
+func (r *campaignRun) begin(ctx workflow.Context, id string) {
 	now := workflow.Now(ctx)
-	r.state.Steps[i].Status = status
-	r.state.Steps[i].EndedAt = &now
-	r.state.Steps[i].Detail = detail
+	r.state.CurrentStep = id
+	st := r.stepState(id)
+	st.Status, st.StartedAt, st.EndedAt = StepRunning, &now, nil
+}
+
+func (r *campaignRun) end(ctx workflow.Context, id, status string) {
+	now := workflow.Now(ctx)
+	st := r.stepState(id)
+	st.Status, st.EndedAt = status, &now
+	res := r.results[id]
+	res.Status = status
+	r.results[id] = res
 }
 
 func (r *campaignRun) setStatus(ctx workflow.Context, status string) {
@@ -249,24 +347,17 @@ func (r *campaignRun) stepState(id string) *StepState {
 			return &r.state.Steps[i]
 		}
 	}
-	return &StepState{}
+	r.state.Steps = append(r.state.Steps, StepState{ID: id})
+	return &r.state.Steps[len(r.state.Steps)-1]
 }
 
-func (r *campaignRun) runStep(ctx workflow.Context, s *playbooks.Step) error {
-	switch {
-	case s.Content != nil:
-		return r.content(ctx, s)
-	case s.Approval != nil:
-		return r.approval(ctx, s)
-	case s.Publish != nil:
-		return r.publish(ctx, s)
-	case s.Wait != nil:
-		r.setStatus(ctx, StatusWaiting)
-		return workflow.NewTimerWithOptions(ctx, s.Wait.For.D(), workflow.TimerOptions{Summary: "wait " + s.ID}).Get(ctx, nil)
-	case s.Report != nil:
-		return r.report(ctx, s)
+// runKey identifies a step's run: the step id, with the iteration inside
+// a repeat, so each iteration publishes under its own ledger key.
+func (r *campaignRun) runKey(id string) string {
+	if r.iteration > 1 {
+		return fmt.Sprintf("%s#%d", id, r.iteration)
 	}
-	return fmt.Errorf("step %s has no action", s.ID)
+	return id
 }
 
 // targets resolves channel references to the channels given at launch,
@@ -284,247 +375,4 @@ func (r *campaignRun) targets(refs []string) []playbooks.Target {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-func (r *campaignRun) content(ctx workflow.Context, s *playbooks.Step) error {
-	r.setStatus(ctx, StatusDrafting)
-	targets := r.targets(s.Content.Channels)
-	if len(targets) == 0 {
-		return fmt.Errorf("no channel of brand %s matches %s", r.in.Brand, strings.Join(s.Content.Channels, ", "))
-	}
-	rendered, err := playbooks.Render(s.Content, r.in.Params, targets)
-	if err != nil {
-		return err
-	}
-	hash := playbooks.ContentHash(rendered)
-	r.state.Content[s.ID] = ContentState{Hash: hash, Rendered: rendered}
-	r.stepState(s.ID).Detail = fmt.Sprintf("%d variants, hash %s", len(rendered), hash)
-	return nil
-}
-
-func (r *campaignRun) approval(ctx workflow.Context, s *playbooks.Step) error {
-	cs, ok := r.state.Content[s.Approval.Content]
-	if !ok {
-		return fmt.Errorf("content %s was not drafted", s.Approval.Content)
-	}
-	r.waiting, r.pending, r.decided = s, cs.Hash, nil
-	defer func() { r.waiting = nil }()
-	r.setStatus(ctx, StatusAwaitingApproval)
-	cond := func() bool { return r.decided != nil }
-	if within := s.Approval.Within.D(); within > 0 {
-		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-			Timeout:      within,
-			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("approval %s due in %s", s.ID, within)},
-		}, cond)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			r.stepState(s.ID).Detail = fmt.Sprintf("no decision within %s", within)
-			r.setStatus(ctx, StatusExpired)
-			return errStop
-		}
-	} else if err := workflow.Await(ctx, cond); err != nil {
-		return err
-	}
-	d := *r.decided
-	r.stepState(s.ID).Detail = fmt.Sprintf("%sd by %s", d.Decision, d.Actor)
-	if d.Decision == DecisionReject {
-		r.setStatus(ctx, StatusRejected)
-		return errStop
-	}
-	cs.Approved = &d
-	r.state.Content[s.Approval.Content] = cs
-	return nil
-}
-
-// validateApproval accepts or refuses an approval before it enters the
-// history. An approval that arrives before the campaign reaches its
-// approval step (a fast reviewer right after launch) is accepted and waits
-// for the step; one that arrives after the decision is refused.
-func (r *campaignRun) validateApproval(ctx workflow.Context, req ApprovalRequest) error {
-	if r.decided != nil && r.waiting != nil || r.waiting == nil && !r.approvalAhead() {
-		return temporal.NewApplicationError(fmt.Sprintf("campaign %s is not awaiting approval (status %s)", r.in.CampaignID, r.state.Status), ErrNotAwaitingApproval)
-	}
-	return r.checkApproval(req)
-}
-
-// approvalAhead reports whether an approval step has yet to begin.
-func (r *campaignRun) approvalAhead() bool {
-	for i, s := range r.in.Plan.Steps {
-		if s.Approval != nil && r.state.Steps[i].Status == StepPending {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *campaignRun) checkApproval(req ApprovalRequest) error {
-	invalid := func(field, format string, args ...any) error {
-		return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrInvalidApproval, field)
-	}
-	switch req.Decision {
-	case DecisionApprove, DecisionReject:
-	default:
-		return invalid("decision", "decision must be %q or %q, got %q", DecisionApprove, DecisionReject, req.Decision)
-	}
-	if strings.TrimSpace(req.Actor) == "" {
-		return invalid("actor", "actor is required: who decides")
-	}
-	if req.Decision == DecisionApprove && r.in.Author != "" && req.Actor == r.in.Author {
-		return invalid("actor", "%s wrote this campaign and cannot approve it (four-eyes rule)", req.Actor)
-	}
-	if r.waiting == nil {
-		return nil // checked again when the approval step is reached
-	}
-	if req.StepID != "" && req.StepID != r.waiting.ID {
-		return invalid("step_id", "step %q is not waiting; %q is", req.StepID, r.waiting.ID)
-	}
-	if req.ContentHash != "" && req.ContentHash != r.pending {
-		return invalid("content_hash", "content hash %q does not match the content awaiting approval (%s)", req.ContentHash, r.pending)
-	}
-	return nil
-}
-
-func (r *campaignRun) approve(ctx workflow.Context, req ApprovalRequest) (ApprovalResult, error) {
-	if err := workflow.Await(ctx, func() bool { return r.waiting != nil }); err != nil {
-		return ApprovalResult{}, err
-	}
-	if r.decided != nil {
-		return ApprovalResult{}, temporal.NewApplicationError(fmt.Sprintf("campaign %s was already decided by %s", r.in.CampaignID, r.decided.Actor), ErrNotAwaitingApproval)
-	}
-	if err := r.checkApproval(req); err != nil {
-		return ApprovalResult{}, err
-	}
-	res := ApprovalResult{StepID: r.waiting.ID, Decision: req.Decision, Actor: req.Actor, Comment: req.Comment,
-		ContentHash: r.pending, At: workflow.Now(ctx)}
-	r.decided = &res
-	r.state.Approvals = append(r.state.Approvals, res)
-	return res, nil
-}
-
-// publishAt works out when a publish step fires.
-func (r *campaignRun) publishAt(ctx workflow.Context, p *playbooks.PublishStep) (time.Time, error) {
-	now := workflow.Now(ctx)
-	switch {
-	case p.After > 0:
-		return now.Add(p.After.D()), nil
-	case strings.HasPrefix(p.At, "params."):
-		name := strings.TrimPrefix(p.At, "params.")
-		if _, set := r.in.Params[name]; !set {
-			return now, nil // optional time left out: publish now
-		}
-		return playbooks.TimeParam(r.in.Params, name)
-	case p.At != "":
-		return time.Parse(time.RFC3339, p.At)
-	}
-	return now, nil
-}
-
-func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
-	p := s.Publish
-	cs, ok := r.state.Content[p.Content]
-	if !ok {
-		return fmt.Errorf("content %s was not drafted", p.Content)
-	}
-	if r.needsApproval(p.Content) && cs.Approved == nil {
-		return fmt.Errorf("content %s is not approved", p.Content)
-	}
-	at, err := r.publishAt(ctx, p)
-	if err != nil {
-		return err
-	}
-	if wait := at.Sub(workflow.Now(ctx)); wait > 0 {
-		r.state.ScheduledFor = &at
-		r.setStatus(ctx, StatusScheduled)
-		if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{
-			Summary: fmt.Sprintf("%s scheduled for %s", s.ID, at.UTC().Format(time.RFC3339)),
-		}).Get(ctx, nil); err != nil {
-			return err
-		}
-	}
-	r.setStatus(ctx, StatusPublishing)
-
-	texts := map[string]playbooks.Rendered{}
-	for _, rd := range cs.Rendered {
-		texts[rd.ChannelID] = rd
-	}
-	targets := r.targets(p.Channels)
-	if len(targets) == 0 {
-		return fmt.Errorf("no channel of brand %s matches %s", r.in.Brand, strings.Join(p.Channels, ", "))
-	}
-	type pending struct {
-		target playbooks.Target
-		future workflow.Future
-	}
-	var started []pending
-	for _, t := range targets {
-		rd, ok := texts[t.ID]
-		if !ok {
-			return fmt.Errorf("content %s was not drafted for channel %s", p.Content, t.Name)
-		}
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout:    2 * time.Minute,
-			ScheduleToCloseTimeout: 24 * time.Hour,
-			Summary:                fmt.Sprintf("publish %s to %s (%s)", s.ID, t.Name, t.Platform),
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
-				NonRetryableErrorTypes: []string{activities.ErrTypePermanent, activities.ErrTypeAuth, activities.ErrTypeNotFound},
-			},
-		})
-		var a *activities.Activities
-		f := workflow.ExecuteActivity(actx, a.Publish, activities.PublishInput{
-			CampaignID: r.in.CampaignID, StepID: s.ID, ChannelID: t.ID, Text: rd.Text, ContentHash: cs.Hash,
-		})
-		started = append(started, pending{target: t, future: f})
-	}
-	var failed []string
-	for _, pd := range started {
-		var res activities.PublishResult
-		if err := pd.future.Get(ctx, &res); err != nil {
-			failed = append(failed, pd.target.Name)
-			r.state.Errors = append(r.state.Errors, fmt.Sprintf("publish %s to %s: %v", s.ID, pd.target.Name, err))
-			continue
-		}
-		r.state.Posts = append(r.state.Posts, Post{StepID: s.ID, ChannelID: pd.target.ID, Channel: pd.target.Name,
-			PostID: res.PostID, URL: res.URL, PublishedAt: res.PublishedAt})
-	}
-	detail := fmt.Sprintf("%d of %d published", len(targets)-len(failed), len(targets))
-	if len(failed) > 0 {
-		detail += "; failed: " + strings.Join(failed, ", ")
-	}
-	r.stepState(s.ID).Detail = detail
-	if len(failed) == len(targets) {
-		return errors.New(detail)
-	}
-	return nil
-}
-
-// needsApproval reports whether the playbook puts an approval on content.
-func (r *campaignRun) needsApproval(contentID string) bool {
-	for _, s := range r.in.Plan.Steps {
-		if s.Approval != nil && s.Approval.Content == contentID {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *campaignRun) report(ctx workflow.Context, s *playbooks.Step) error {
-	r.setStatus(ctx, StatusReporting)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: time.Hour,
-		Summary:                "report " + s.ID,
-	})
-	var a *activities.Activities
-	var rep activities.Report
-	if err := workflow.ExecuteActivity(actx, a.BuildReport, activities.ReportInput{
-		CampaignID: r.in.CampaignID, Brand: r.in.Brand, Playbook: r.in.Plan.Name,
-	}).Get(ctx, &rep); err != nil {
-		return err
-	}
-	r.state.Report = &rep
-	r.stepState(s.ID).Detail = fmt.Sprintf("%d posts, %d impressions", len(rep.Posts), rep.Impressions)
-	return nil
 }

@@ -27,9 +27,12 @@ func shippedPlan(t *testing.T, name string) *playbooks.Plan {
 }
 
 func firstCampaignInput(t *testing.T, params map[string]any) CampaignInput {
+	plan := shippedPlan(t, "first-campaign")
+	times, err := plan.ResolveTimes(params, time.UTC)
+	require.NoError(t, err)
 	return CampaignInput{
-		CampaignID: "c1", Brand: "demo", Author: "marta",
-		Plan:   shippedPlan(t, "first-campaign"),
+		CampaignID: "c1", Brand: "demo", Author: "marta", Times: times,
+		Plan:   plan,
 		Params: params,
 		Targets: map[string][]playbooks.Target{"sandbox": {
 			{ID: "ch_news", Name: "sandbox-news", Platform: "sandbox"},
@@ -222,7 +225,7 @@ func TestCampaignPartialAndTotalPublishFailure(t *testing.T) {
 		env.ExecuteWorkflow(CampaignWorkflow, firstCampaignInput(t, map[string]any{"product": "Cold Brew"}))
 		err := env.GetWorkflowError()
 		require.Error(t, err)
-		require.ErrorContains(t, err, "failed at step launch")
+		require.ErrorContains(t, err, "step launch: 0 of 2 published")
 		var app *temporal.ApplicationError
 		require.True(t, errors.As(err, &app))
 	})

@@ -124,6 +124,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 
 	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("start postgres: %w", err)
+		}
 		port := o.Port
 		if port == 0 {
 			if port, err = FreePort(); err != nil {

@@ -1,0 +1,189 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cmo-dev/cmo/platforms"
+	"github.com/cmo-dev/cmo/rules"
+	"github.com/cmo-dev/cmo/store"
+)
+
+// ReportInput names the campaign to report on and its goal rules.
+type ReportInput struct {
+	CampaignID string            `json:"campaign_id"`
+	Brand      string            `json:"brand"`
+	Playbook   string            `json:"playbook"`
+	Goals      map[string]string `json:"goals,omitempty"`
+}
+
+// PostReport is one published post's numbers.
+type PostReport struct {
+	ChannelID string            `json:"channel_id"`
+	Channel   string            `json:"channel"`
+	StepID    string            `json:"step_id"`
+	PostID    string            `json:"post_id"`
+	URL       string            `json:"url"`
+	Metrics   platforms.Metrics `json:"metrics"`
+}
+
+// Report is a campaign's results at a moment.
+type Report struct {
+	CampaignID     string          `json:"campaign_id"`
+	GeneratedAt    time.Time       `json:"generated_at"`
+	Posts          []PostReport    `json:"posts"`
+	Impressions    int64           `json:"impressions"`
+	Engagements    int64           `json:"engagements"`
+	EngagementRate float64         `json:"engagement_rate"`
+	KPI            rules.KPI       `json:"kpi"`
+	Goals          map[string]bool `json:"goals,omitempty"`
+}
+
+// CollectInput names the campaign whose metrics to read.
+type CollectInput struct {
+	CampaignID string `json:"campaign_id"`
+}
+
+// CollectMetrics reads the current numbers of everything the campaign
+// published and returns its KPIs.
+func (a *Activities) CollectMetrics(ctx context.Context, in CollectInput) (rules.KPI, error) {
+	posts, err := a.postMetrics(ctx, in.CampaignID)
+	if err != nil {
+		return rules.KPI{}, err
+	}
+	return kpiOf(posts), nil
+}
+
+func (a *Activities) postMetrics(ctx context.Context, campaignID string) ([]PostReport, error) {
+	entries, err := a.Store.CampaignLedger(ctx, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	out := []PostReport{}
+	for _, e := range entries {
+		if e.Status != store.LedgerPublished {
+			continue
+		}
+		ch, err := a.Store.Channel(ctx, e.ChannelID)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := a.Platforms.Get(ch.Platform)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+		}
+		secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
+		if err != nil {
+			return nil, err
+		}
+		m, err := conn.Metrics(ctx, platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets}, e.RemoteID)
+		if err != nil {
+			return nil, a.classifyRead(err)
+		}
+		out = append(out, PostReport{ChannelID: ch.ID, Channel: ch.Name, StepID: e.StepID, PostID: e.RemoteID, URL: e.RemoteURL, Metrics: m})
+	}
+	return out, nil
+}
+
+// kpiOf computes a campaign's KPIs from its posts' metrics:
+// engagements = likes + reposts + replies + clicks; engagement rate =
+// engagements / impressions; CTR = clicks / impressions (0 without
+// impressions).
+func kpiOf(posts []PostReport) rules.KPI {
+	var k rules.KPI
+	k.Posts = len(posts)
+	for _, p := range posts {
+		m := p.Metrics
+		k.Impressions += m.Impressions
+		k.Likes += m.Likes
+		k.Reposts += m.Reposts
+		k.Replies += m.Replies
+		k.Clicks += m.Clicks
+	}
+	k.Reach = k.Impressions
+	k.Engagements = k.Likes + k.Reposts + k.Replies + k.Clicks
+	if k.Impressions > 0 {
+		k.EngagementRate = float64(k.Engagements) / float64(k.Impressions)
+		k.CTR = float64(k.Clicks) / float64(k.Impressions)
+	}
+	return k
+}
+
+// BuildReport reads the current numbers of every post the campaign
+// published, evaluates the playbook's goals against them and stores the
+// report.
+func (a *Activities) BuildReport(ctx context.Context, in ReportInput) (Report, error) {
+	posts, err := a.postMetrics(ctx, in.CampaignID)
+	if err != nil {
+		return Report{}, err
+	}
+	k := kpiOf(posts)
+	rep := Report{CampaignID: in.CampaignID, GeneratedAt: a.now().UTC(), Posts: posts, KPI: k,
+		Impressions: k.Impressions, Engagements: k.Engagements, EngagementRate: k.EngagementRate}
+	if len(in.Goals) > 0 {
+		rep.Goals = map[string]bool{}
+		names := make([]string, 0, len(in.Goals))
+		for n := range in.Goals {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			met, err := rules.Eval(in.Goals[n], rules.Campaign, rules.CampaignEnv{KPI: k})
+			if err != nil {
+				return Report{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("goal %s: %v", n, err), ErrTypePermanent, nil)
+			}
+			rep.Goals[n] = met
+		}
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return Report{}, err
+	}
+	if err := a.Store.SaveReport(ctx, in.CampaignID, in.Brand, in.Playbook, raw); err != nil {
+		return Report{}, err
+	}
+	return rep, nil
+}
+
+func (a *Activities) classifyRead(err error) error {
+	switch platforms.KindOf(err) {
+	case platforms.Permanent, platforms.Auth:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+	}
+	return err
+}
+
+// NotifyInput is a message for notification targets.
+type NotifyInput struct {
+	CampaignID string   `json:"campaign_id"`
+	Brand      string   `json:"brand"`
+	StepID     string   `json:"step_id"`
+	To         []string `json:"to"`
+	Message    string   `json:"message"`
+}
+
+// Notify records the message for each target, once per (campaign, step,
+// target) however often it is retried; delivery reads the records.
+func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
+	for _, to := range in.To {
+		key := strings.Join([]string{in.CampaignID, in.StepID, to, shortHash(in.Message)}, "/")
+		added, err := a.Store.AddNotification(ctx, key, store.Notification{
+			BrandID: in.Brand, CampaignID: in.CampaignID, StepID: in.StepID, Target: to, Message: in.Message,
+		})
+		if err != nil {
+			return err
+		}
+		if added {
+			a.logger().Info("notification", "to", to, "campaign", in.CampaignID, "step", in.StepID, "message", in.Message)
+		}
+	}
+	return nil
+}
+
+func shortHash(s string) string { return idempotencyKey(s)[:12] }

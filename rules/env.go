@@ -1,0 +1,70 @@
+package rules
+
+// CampaignEnv is what campaign conditions can read:
+//
+//	params.product, kpi.engagement_rate, goals.engagement, steps.review.decision, iteration
+type CampaignEnv struct {
+	Params map[string]any        `expr:"params"`
+	KPI    KPI                   `expr:"kpi"`
+	Goals  map[string]bool       `expr:"goals"`
+	Steps  map[string]StepResult `expr:"steps"`
+	// Iteration counts the runs of the innermost repeat, from 1.
+	Iteration int `expr:"iteration"`
+	// Elapsed is the time since the campaign started, in hours, so that a
+	// rule can say "elapsed >= 48" without reading the clock.
+	Elapsed float64 `expr:"elapsed_hours"`
+}
+
+// KPI are a campaign's numbers so far; the formulas are in the report.
+type KPI struct {
+	Posts          int     `expr:"posts" json:"posts"`
+	Impressions    int64   `expr:"impressions" json:"impressions"`
+	Reach          int64   `expr:"reach" json:"reach"`
+	Likes          int64   `expr:"likes" json:"likes"`
+	Reposts        int64   `expr:"reposts" json:"reposts"`
+	Replies        int64   `expr:"replies" json:"replies"`
+	Clicks         int64   `expr:"clicks" json:"clicks"`
+	Engagements    int64   `expr:"engagements" json:"engagements"`
+	EngagementRate float64 `expr:"engagement_rate" json:"engagement_rate"`
+	CTR            float64 `expr:"ctr" json:"ctr"`
+	FollowerGrowth int64   `expr:"follower_growth" json:"follower_growth"`
+	Cost           float64 `expr:"cost" json:"cost"`
+	Conversions    int64   `expr:"conversions" json:"conversions"`
+	Revenue        float64 `expr:"revenue" json:"revenue"`
+	ROI            float64 `expr:"roi" json:"roi"`
+}
+
+// StepResult is what later conditions can read about an earlier step.
+type StepResult struct {
+	Status   string `expr:"status" json:"status"`
+	Decision string `expr:"decision" json:"decision,omitempty"`
+	Actor    string `expr:"actor" json:"actor,omitempty"`
+	Findings int    `expr:"findings" json:"findings,omitempty"`
+	Posts    int    `expr:"posts" json:"posts,omitempty"`
+}
+
+// WindowEnv is what crisis detection, severity and resolution rules read:
+// statistics of the brand's mentions over the detection window.
+type WindowEnv struct {
+	Window Window `expr:"window"`
+}
+
+// Window is a sliding window of mention statistics.
+type Window struct {
+	Mentions      int64   `expr:"mentions" json:"mentions"`
+	Negative      int64   `expr:"negative" json:"negative"`
+	NegativeRatio float64 `expr:"negative_ratio" json:"negative_ratio"`
+	Reach         int64   `expr:"reach" json:"reach"`
+	MaxReach      int64   `expr:"max_reach" json:"max_reach"`
+	VolumeZ       float64 `expr:"volume_z" json:"volume_z"`
+	Baseline      float64 `expr:"baseline" json:"baseline"`
+	Minutes       float64 `expr:"minutes" json:"minutes"`
+	Verified      int64   `expr:"verified" json:"verified"`
+	Topic         string  `expr:"topic" json:"topic,omitempty"`
+}
+
+// FreezeEnv is what a crisis playbook's freeze rule reads.
+type FreezeEnv struct {
+	Window   Window `expr:"window"`
+	Severity string `expr:"severity"`
+}
