@@ -254,6 +254,22 @@ func TestBadInputGets4xxNamingTheField(t *testing.T) {
 		})
 	}
 
+	// A playbook sent for validation gets the same positioned errors as the CLI.
+	req, err := http.NewRequest("POST", s.APIURL+"/v1/playbooks/validate?file=mine.yaml", strings.NewReader(
+		"apiVersion: cmo/v1\nkind: Campaign\nname: mine\nsteps:\n  - id: a\n    wait: {for: soon}\n"))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var v struct {
+		Valid    bool     `json:"valid"`
+		Messages []string `json:"messages"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+	resp.Body.Close()
+	require.Equal(t, 422, resp.StatusCode)
+	require.False(t, v.Valid)
+	require.Equal(t, []string{`mine.yaml:6:17: steps[0].wait.for: "soon" is not a duration (examples: 90s, 30m, 24h, 2d)`}, v.Messages)
+
 	// A campaign that finished takes no approvals: 409, not 500.
 	code, body := a.do("POST", "/v1/campaigns", map[string]any{"id": "done", "brand": "demo", "playbook": "first-campaign", "params": map[string]any{"product": "Tea"}})
 	require.Equal(t, 201, code, body)

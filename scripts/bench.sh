@@ -54,14 +54,39 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 
 bench_out="$tmp/bench.txt"
 go test -run '^$' -bench Engine -benchtime "${BENCHTIME:-200x}" -count "$RUNS" ./e2e/ | tee "$bench_out"
-metric() { awk -v name="$1" '$1 ~ name {for (i=1;i<=NF;i++) if ($i=="workflows/s") print $(i-1)}' "$bench_out"; }
-mapfile -t noop < <(metric OneActivity)
-mapfile -t camp < <(metric Campaign)
+metric() { awk -v name="$1" -v unit="$3" '$1 ~ name {for (i=1;i<=NF;i++) if ($i==unit) print $(i-1)}' "$2"; }
+# ratios A B: per-run A/B, two decimals.
+ratios() {
+	local -n _a=$1 _b=$2
+	local out=()
+	for i in "${!_a[@]}"; do out+=("$(awk -v a="${_a[$i]}" -v b="${_b[$i]}" 'BEGIN {printf "%.2f", a/b}')"); done
+	echo "${out[*]}"
+}
+mapfile -t noop < <(metric OneActivity "$bench_out" workflows/s)
+mapfile -t camp < <(metric CampaignWorkflow "$bench_out" workflows/s)
+mapfile -t interp < <(metric InterpreterTenSteps "$bench_out" workflows/s)
+mapfile -t hand < <(metric HandWrittenTenSteps "$bench_out" workflows/s)
 noop_med=$(median "${noop[@]}")
 camp_med=$(median "${camp[@]}")
 ratio=$(awk -v a="$camp_med" -v b="$noop_med" 'BEGIN {printf "%.2f", a/b}')
-ratios=()
-for i in "${!noop[@]}"; do ratios+=("$(awk -v a="${camp[$i]}" -v b="${noop[$i]}" 'BEGIN {printf "%.2f", a/b}')"); done
+ratio_runs=$(ratios camp noop)
+# Interpreter overhead as time per workflow: hand-written throughput over the interpreter's.
+interp_ratio=$(awk -v a="$(median "${hand[@]}")" -v b="$(median "${interp[@]}")" 'BEGIN {printf "%.2f", a/b}')
+interp_runs=$(ratios hand interp)
+
+rules_out="$tmp/rules.txt"
+go test -run '^$' -bench 'EvalRules|EvalRawExpr' -count "$((RUNS * 2))" ./rules/ | tee "$rules_out"
+mapfile -t rules_ns < <(metric EvalRules "$rules_out" ns/op)
+mapfile -t raw_ns < <(metric EvalRawExpr "$rules_out" ns/op)
+rules_ratio=$(awk -v a="$(median "${rules_ns[@]}")" -v b="$(median "${raw_ns[@]}")" 'BEGIN {printf "%.2f", a/b}')
+rules_runs=$(ratios rules_ns raw_ns)
+
+check_line=""
+if [ -d contentcheck ]; then
+	check_out="$tmp/check.txt"
+	go test -run '^$' -bench . -count "$RUNS" ./contentcheck/ | tee "$check_out"
+	check_line=$(awk '/^Benchmark/ {print "| " $1 " | " $3 " ns/op |"}' "$check_out")
+fi
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
@@ -87,10 +112,42 @@ one run rather than absolute figures across runs.
 | --- | --- | --- |
 | one no-op activity | $noop_med | ${noop[*]} |
 | first-campaign: render, approval update, 2 sandbox posts over HTTP with the publish ledger, report | $camp_med | ${camp[*]} |
-| **ratio campaign / one-activity** | **$ratio** | ${ratios[*]} |
+| **ratio campaign / one-activity** | **$ratio** | $ratio_runs |
 
 A campaign runs 3 activities and 1 update against the baseline's 1
 activity, and each post makes a ledger write before and after an HTTP call
 to the sandbox, which itself writes to PostgreSQL.
+
+## Playbook interpreter overhead (same server, same run)
+
+A 10-step playbook (ten notify steps) run by the Campaign interpreter,
+against a hand-written workflow calling the same no-op activity ten times.
+
+| workflow | median workflows/s | runs |
+| --- | --- | --- |
+| interpreter, 10 steps | $(median "${interp[@]}") | ${interp[*]} |
+| hand-written, 10 activities | $(median "${hand[@]}") | ${hand[*]} |
+| **time per workflow, interpreter / hand-written** (target ≤ 1.25) | **$interp_ratio** | $interp_runs |
+
+## Rules: \`rules.Eval\` against raw \`expr.Run\` of the same program
+
+| what | median ns/op | runs |
+| --- | --- | --- |
+| rules.Eval (cached compile, typed environment) | $(median "${rules_ns[@]}") | ${rules_ns[*]} |
+| expr.Run of a precompiled program | $(median "${raw_ns[@]}") | ${raw_ns[*]} |
+| **ratio** (target ≤ 1.2) | **$rules_ratio** | $rules_runs |
+
+No compilation happens on the evaluation path: programs are compiled once
+per process and looked up by source.
 MD
+if [ -n "$check_line" ]; then
+	cat >> BENCHMARKS.md <<MD
+
+## Content quality gate
+
+| benchmark | ns/op |
+| --- | --- |
+$check_line
+MD
+fi
 echo "wrote BENCHMARKS.md"
