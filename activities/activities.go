@@ -113,14 +113,14 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 	if err != nil {
 		return PublishResult{}, err
 	}
-	acct := platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets}
+	acct := a.account(ch, secrets)
 
 	if entry.Attempts > 0 {
 		// An earlier attempt started and did not record its outcome: the
 		// post may be live. Look before posting again.
 		activity.RecordHeartbeat(ctx, "reading back "+ch.Name)
 		if found, ok, err := a.findPosted(ctx, conn, acct, in.Text, entry.FirstAttemptAt); err != nil {
-			return PublishResult{}, a.classify(ctx, in.Key(), err)
+			return PublishResult{}, a.classify(ctx, in.Key(), ch, err)
 		} else if ok {
 			if err := a.Store.LedgerPublished(ctx, in.Key(), found.ID, found.URL, found.At); err != nil {
 				return PublishResult{}, err
@@ -131,7 +131,7 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 
 	pub, err := conn.Publish(ctx, acct, platforms.Post{Text: in.Text, IdempotencyKey: idempotencyKey(in.Key())})
 	if err != nil {
-		return PublishResult{}, a.classify(ctx, in.Key(), err)
+		return PublishResult{}, a.classify(ctx, in.Key(), ch, err)
 	}
 	if err := a.Store.LedgerPublished(ctx, in.Key(), pub.ID, pub.URL, pub.At); err != nil {
 		// The post is live but unrecorded; the retry finds it by reading back.
@@ -159,8 +159,11 @@ func (a *Activities) findPosted(ctx context.Context, conn platforms.Connector, a
 // classify turns a platform error into the Temporal error that makes the
 // right retry happen: none for permanent and auth failures, a wait until
 // the platform's reset time for rate limits, back-off otherwise.
-func (a *Activities) classify(ctx context.Context, key string, err error) error {
+func (a *Activities) classify(ctx context.Context, key string, ch store.Channel, err error) error {
 	kind := platforms.KindOf(err)
+	if kind == platforms.Auth {
+		a.needsReconnect(ctx, ch, err)
+	}
 	permanent := kind == platforms.Permanent || kind == platforms.Auth
 	if lerr := a.Store.LedgerFailure(ctx, key, err.Error(), permanent); lerr != nil {
 		a.logger().Warn("record publish failure", "key", key, "error", lerr)
@@ -180,6 +183,31 @@ func (a *Activities) classify(ctx context.Context, key string, err error) error 
 			temporal.ApplicationErrorOptions{NextRetryDelay: delay})
 	}
 	return err
+}
+
+// account is a channel as its connector needs it, with a way to store
+// renewed tokens.
+func (a *Activities) account(ch store.Channel, secrets map[string]string) platforms.Account {
+	return platforms.Account{
+		ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets, Config: ch.Config,
+		SaveSecrets: func(ctx context.Context, s map[string]string) error { return a.Store.SaveChannelSecrets(ctx, ch.ID, s) },
+	}
+}
+
+// needsReconnect puts a channel whose credentials the platform refused
+// into the reconnect state and tells the brand: no retry fixes a revoked
+// token, a person has to reconnect the account.
+func (a *Activities) needsReconnect(ctx context.Context, ch store.Channel, cause error) {
+	if err := a.Store.SetChannelStatus(ctx, ch.ID, "reconnect", cause.Error()); err != nil {
+		a.logger().Warn("mark channel for reconnection", "channel", ch.ID, "error", err)
+		return
+	}
+	msg := fmt.Sprintf("Channel %s (%s @%s) needs reconnecting: %v", ch.Name, ch.Platform, ch.Handle, cause)
+	if _, err := a.Store.AddNotification(ctx, "reconnect/"+ch.ID+"/"+shortHash(cause.Error()), store.Notification{
+		BrandID: ch.BrandID, Target: "role:admin", Message: msg,
+	}); err != nil {
+		a.logger().Warn("notify reconnect", "channel", ch.ID, "error", err)
+	}
 }
 
 func idempotencyKey(key string) string {

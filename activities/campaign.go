@@ -82,7 +82,7 @@ func (a *Activities) postMetrics(ctx context.Context, campaignID string) ([]Post
 		if err != nil {
 			return nil, err
 		}
-		m, err := conn.Metrics(ctx, platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets}, e.RemoteID)
+		m, err := conn.Metrics(ctx, a.account(ch, secrets), e.RemoteID)
 		if err != nil {
 			return nil, a.classifyRead(err)
 		}

@@ -164,6 +164,13 @@ func TestPublishErrorsAreClassified(t *testing.T) {
 		require.True(t, isNonRetryable(err), "%v", err)
 		require.Equal(t, activities.ErrTypeAuth, appType(err))
 		require.NotContains(t, err.Error(), "revoked", "the token never appears in an error")
+		ch, cerr := f.store.Channel(context.Background(), "ch_demo_news")
+		require.NoError(t, cerr)
+		require.Equal(t, "reconnect", ch.Status, "a refused token puts the channel in reconnect")
+		ns, nerr := f.store.Notifications(context.Background(), "demo", 10)
+		require.NoError(t, nerr)
+		require.Len(t, ns, 1)
+		require.Contains(t, ns[0].Message, "needs reconnecting")
 	})
 	t.Run("rate limit waits until the reset time", func(t *testing.T) {
 		f := newFixture(t)

@@ -18,6 +18,20 @@ type Account struct {
 	Platform  string
 	Handle    string
 	Secrets   map[string]string
+	// Config is the channel's non-secret settings (base URL of a Mastodon
+	// instance, LinkedIn organisation URN, Facebook page id, webhook URL).
+	Config map[string]string
+	// SaveSecrets stores secrets a connector renewed (a refreshed OAuth
+	// token, a new session), sealed, for the next call. May be nil in tests.
+	SaveSecrets func(ctx context.Context, secrets map[string]string) error
+}
+
+// AccountInfo is what a platform says about the account behind a channel.
+type AccountInfo struct {
+	ID          string `json:"id"`
+	Handle      string `json:"handle"`
+	DisplayName string `json:"display_name,omitempty"`
+	Followers   int64  `json:"followers"`
 }
 
 // Post is what to publish.
@@ -57,13 +71,19 @@ type Metrics struct {
 
 // Connector is one platform's client.
 type Connector interface {
-	// Publish posts and returns the platform's receipt.
+	// Publish posts (a reply when Post.InReplyTo is set) and returns the
+	// platform's receipt.
 	Publish(ctx context.Context, acct Account, p Post) (Published, error)
+	// Delete removes a post; deleting one that is already gone is not an error.
+	Delete(ctx context.Context, acct Account, postID string) error
 	// Recent reads the account's latest posts, newest first, so that a
 	// retry after an unknown outcome can find a post that did go out.
 	Recent(ctx context.Context, acct Account, limit int) ([]Remote, error)
 	// Metrics reads a post's current engagement.
 	Metrics(ctx context.Context, acct Account, postID string) (Metrics, error)
+	// AccountInfo checks the credentials and reads the account's identity
+	// and audience, for "test channel" and community growth.
+	AccountInfo(ctx context.Context, acct Account) (AccountInfo, error)
 }
 
 // Registry maps platform names to connectors.

@@ -27,7 +27,10 @@ type Channel struct {
 	Platform  string    `json:"platform"`
 	Handle    string    `json:"handle"`
 	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	// StatusReason says why a channel needs reconnecting or was disabled.
+	StatusReason string            `json:"status_reason,omitempty"`
+	Config       map[string]string `json:"config,omitempty"`
+	CreatedAt    time.Time         `json:"created_at"`
 }
 
 // UpsertBrand creates or renames a brand.
@@ -90,24 +93,64 @@ func (s *Store) UpsertChannel(ctx context.Context, c Channel, secrets map[string
 	if c.Status == "" {
 		c.Status = "active"
 	}
+	if c.Config == nil {
+		c.Config = map[string]string{}
+	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO channels (id, brand_id, name, platform, handle, status, credentials)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		INSERT INTO channels (id, brand_id, name, platform, handle, status, credentials, config)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, platform = EXCLUDED.platform,
-			handle = EXCLUDED.handle, status = EXCLUDED.status, credentials = EXCLUDED.credentials`,
-		c.ID, c.BrandID, c.Name, c.Platform, c.Handle, c.Status, sealed)
+			handle = EXCLUDED.handle, status = EXCLUDED.status, credentials = EXCLUDED.credentials,
+			config = EXCLUDED.config`,
+		c.ID, c.BrandID, c.Name, c.Platform, c.Handle, c.Status, sealed, c.Config)
 	if err != nil {
 		return fmt.Errorf("upsert channel %s: %w", c.ID, err)
 	}
 	return nil
 }
 
-const channelCols = `id, brand_id, name, platform, handle, status, created_at`
+const channelCols = `id, brand_id, name, platform, handle, status, coalesce(status_reason, ''), config, created_at`
 
 func scanChannel(r pgx.Row) (Channel, error) {
 	var c Channel
-	err := r.Scan(&c.ID, &c.BrandID, &c.Name, &c.Platform, &c.Handle, &c.Status, &c.CreatedAt)
+	err := r.Scan(&c.ID, &c.BrandID, &c.Name, &c.Platform, &c.Handle, &c.Status, &c.StatusReason, &c.Config, &c.CreatedAt)
 	return c, err
+}
+
+// SaveChannelSecrets replaces a channel's sealed credentials, for a
+// connector that renewed a token.
+func (s *Store) SaveChannelSecrets(ctx context.Context, id string, secrets map[string]string) error {
+	if s.box == nil {
+		return errors.New("store has no key to seal channel credentials")
+	}
+	raw, err := json.Marshal(secrets)
+	if err != nil {
+		return err
+	}
+	sealed, err := s.box.Seal(raw, id)
+	if err != nil {
+		return fmt.Errorf("seal credentials of %s: %w", id, err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE channels SET credentials = $2 WHERE id = $1`, id, sealed)
+	if err != nil {
+		return fmt.Errorf("save credentials of %s: %w", id, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("save credentials of %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetChannelStatus marks a channel active, disabled or needing reconnection, with why.
+func (s *Store) SetChannelStatus(ctx context.Context, id, status, reason string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE channels SET status = $2, status_reason = nullif($3, '') WHERE id = $1`, id, status, reason)
+	if err != nil {
+		return fmt.Errorf("set status of channel %s: %w", id, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("set status of channel %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // Channels lists a brand's channels.

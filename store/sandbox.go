@@ -98,3 +98,14 @@ func (x sandboxStore) GetPost(ctx context.Context, id int64) (sandbox.StoredPost
 	p, err := scanSandboxPost(x.s.pool.QueryRow(ctx, `SELECT `+sandboxPostCols+` FROM sandbox_posts WHERE id = $1`, id))
 	return p, sbNotFound(err)
 }
+
+func (x sandboxStore) DeletePost(ctx context.Context, handle string, id int64) error {
+	tag, err := x.s.pool.Exec(ctx, `DELETE FROM sandbox_posts WHERE handle = $1 AND id = $2`, handle, id)
+	if err != nil {
+		return fmt.Errorf("delete sandbox post: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return sandbox.ErrNotFound
+	}
+	return nil
+}

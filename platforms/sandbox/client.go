@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,4 +139,39 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return time.Minute
+}
+
+// Delete removes a post; one already gone counts as deleted.
+func (c *Client) Delete(ctx context.Context, acct platforms.Account, postID string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.BaseURL+"/api/v1/statuses/"+postID, nil)
+	if err != nil {
+		return err
+	}
+	var out map[string]string
+	err = c.do(req, acct, &out)
+	var pe *platforms.Error
+	if errors.As(err, &pe) && pe.Status == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", postID, err)
+	}
+	return nil
+}
+
+// AccountInfo checks the token and reads the account.
+func (c *Client) AccountInfo(ctx context.Context, acct platforms.Account) (platforms.AccountInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/api/v1/accounts/verify_credentials", nil)
+	if err != nil {
+		return platforms.AccountInfo{}, err
+	}
+	var out struct {
+		ID        string `json:"id"`
+		Acct      string `json:"acct"`
+		Followers int64  `json:"followers_count"`
+	}
+	if err := c.do(req, acct, &out); err != nil {
+		return platforms.AccountInfo{}, fmt.Errorf("verify credentials of @%s: %w", acct.Handle, err)
+	}
+	return platforms.AccountInfo{ID: out.ID, Handle: out.Acct, Followers: out.Followers}, nil
 }

@@ -50,6 +50,8 @@ type Store interface {
 	CreatePost(ctx context.Context, p StoredPost) (StoredPost, bool, error)
 	ListPosts(ctx context.Context, handle string, limit int) ([]StoredPost, error)
 	GetPost(ctx context.Context, id int64) (StoredPost, error)
+	// DeletePost removes the account's post; ErrNotFound when it has none by that id.
+	DeletePost(ctx context.Context, handle string, id int64) error
 }
 
 // HashToken is how the sandbox stores tokens: never in clear.
@@ -79,6 +81,8 @@ func NewServer(store Store, prefix string, now func() time.Time) *Server {
 	}
 	s.mux.HandleFunc("POST /api/v1/statuses", s.createStatus)
 	s.mux.HandleFunc("GET /api/v1/statuses/{id}", s.getStatus)
+	s.mux.HandleFunc("DELETE /api/v1/statuses/{id}", s.deleteStatus)
+	s.mux.HandleFunc("GET /api/v1/accounts/verify_credentials", s.verifyCredentials)
 	s.mux.HandleFunc("GET /api/v1/accounts/{handle}/statuses", s.listStatuses)
 	return s
 }
@@ -246,4 +250,42 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 		out[i] = StatusOf(p, acct, s.baseURL(r), s.now())
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteStatus(w http.ResponseWriter, r *http.Request) {
+	acct, ok, err := s.auth(r)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "The access token is invalid")
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "Record not found")
+		return
+	}
+	if err := s.store.DeletePost(r.Context(), acct.Handle, id); errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "Record not found")
+		return
+	} else if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id")})
+}
+
+func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
+	acct, ok, err := s.auth(r)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "The access token is invalid")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": acct.Handle, "acct": acct.Handle, "username": acct.Handle, "followers_count": acct.Followers})
 }
