@@ -14,8 +14,7 @@ import (
 
 	"github.com/cmo-dev/cmo/activities"
 	"github.com/cmo-dev/cmo/config"
-	"github.com/cmo-dev/cmo/platforms"
-	"github.com/cmo-dev/cmo/platforms/sandbox"
+	"github.com/cmo-dev/cmo/platforms/all"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/sealbox"
 	"github.com/cmo-dev/cmo/server"
@@ -60,6 +59,15 @@ func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (cli
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 	return tclient.Dial(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace}, log)
+}
+
+// sandboxURL is where the sandbox platform is served: the API server's
+// /sandbox unless configured.
+func sandboxURL(cfg config.Config) string {
+	if cfg.SandboxURL != "" {
+		return cfg.SandboxURL
+	}
+	return "http://127.0.0.1:8080/sandbox"
 }
 
 func newMigrateCmd() *cobra.Command {
@@ -120,7 +128,7 @@ func newServerCmd() *cobra.Command {
 				}
 			}
 			api := server.New(server.Deps{Store: store.New(pool, box), Temporal: c, Namespace: cfg.TemporalNamespace,
-				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log})
+				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log, Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)})})
 			srv := &http.Server{Addr: cfg.HTTPAddr, Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 				ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 			errc := make(chan error, 1)
@@ -173,13 +181,9 @@ func newWorkerCmd() *cobra.Command {
 			if err := tclient.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
 				return err
 			}
-			sandboxURL := cfg.SandboxURL
-			if sandboxURL == "" {
-				sandboxURL = "http://127.0.0.1:8080/sandbox"
-			}
 			acts := &activities.Activities{
 				Store:     store.New(pool, box),
-				Platforms: platforms.Registry{sandbox.Platform: sandbox.NewClient(sandboxURL, nil)},
+				Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)}),
 				Log:       log,
 			}
 			w := worker.New(c, cfg.TaskQueue, acts)

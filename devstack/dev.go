@@ -21,8 +21,7 @@ import (
 	"github.com/cmo-dev/cmo/activities"
 	"github.com/cmo-dev/cmo/config"
 	"github.com/cmo-dev/cmo/devstack/pgcluster"
-	"github.com/cmo-dev/cmo/platforms"
-	"github.com/cmo-dev/cmo/platforms/sandbox"
+	"github.com/cmo-dev/cmo/platforms/all"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/sealbox"
 	"github.com/cmo-dev/cmo/server"
@@ -51,6 +50,8 @@ type Options struct {
 	// SecretKey seals channel credentials; nil reads (or makes) the data
 	// directory's secret.key.
 	SecretKey []byte
+	// Checker is the content quality gate; nil fails check steps.
+	Checker activities.ContentChecker
 	// Playbooks to serve; nil loads the shipped library.
 	Playbooks *playbooks.Library
 	Log       *slog.Logger
@@ -203,9 +204,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, fmt.Errorf("api listen on %s: %w", o.HTTPAddr, err)
 	}
 	s.APIURL = "http://" + displayAddr(ln.Addr().String())
+	registry := all.Registry(all.Options{SandboxURL: s.APIURL + "/sandbox"})
 	api := server.New(server.Deps{
 		Store: s.Store, Temporal: s.Client, Namespace: o.Namespace, TaskQueue: o.TaskQueue,
-		Playbooks: lib, Log: o.Log, UIURL: s.Temporal.UIURL(),
+		Playbooks: lib, Log: o.Log, UIURL: s.Temporal.UIURL(), Platforms: registry,
 	})
 	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.httpErr = make(chan error, 1)
@@ -216,13 +218,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		_ = s.http.Shutdown(sctx)
 	})
 
-	acts := &activities.Activities{
-		Store: s.Store,
-		Platforms: platforms.Registry{
-			sandbox.Platform: sandbox.NewClient(s.APIURL+"/sandbox", nil),
-		},
-		Log: o.Log,
-	}
+	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Log: o.Log}
 	s.worker = worker.New(s.Client, o.TaskQueue, acts)
 	if err := s.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)

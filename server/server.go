@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"go.temporal.io/sdk/client"
 
+	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/platforms/sandbox"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/store"
@@ -30,6 +31,8 @@ type Deps struct {
 	Namespace string
 	TaskQueue string
 	Playbooks *playbooks.Library
+	// Platforms are the connectors, for testing a channel's credentials.
+	Platforms platforms.Registry
 	Log       *slog.Logger
 	// UIURL is the Temporal Web UI's base URL, for links in answers; empty
 	// when unknown.
@@ -67,6 +70,12 @@ func New(d Deps) *Server {
 	v1.GET("/playbooks/:name", s.getPlaybook)
 	v1.POST("/playbooks/validate", s.validatePlaybook)
 	v1.GET("/brands", s.listBrands)
+	v1.POST("/brands", s.createBrand)
+	v1.GET("/brands/:brand/channels", s.listChannels)
+	v1.POST("/brands/:brand/channels", s.createChannel)
+	v1.POST("/channels/:id/test", s.testChannel)
+	v1.POST("/channels/:id/disable", s.setChannelStatus("disabled"))
+	v1.POST("/channels/:id/enable", s.setChannelStatus("active"))
 	v1.POST("/campaigns", s.launchCampaign)
 	v1.GET("/campaigns", s.listCampaigns)
 	v1.GET("/campaigns/:id", s.getCampaign)
