@@ -21,12 +21,12 @@ type Brand struct {
 // Channel is one account of a brand on one platform. It never carries
 // credentials: those are read only through ChannelAccount.
 type Channel struct {
-	ID        string    `json:"id"`
-	BrandID   string    `json:"brand_id"`
-	Name      string    `json:"name"`
-	Platform  string    `json:"platform"`
-	Handle    string    `json:"handle"`
-	Status    string    `json:"status"`
+	ID       string `json:"id"`
+	BrandID  string `json:"brand_id"`
+	Name     string `json:"name"`
+	Platform string `json:"platform"`
+	Handle   string `json:"handle"`
+	Status   string `json:"status"`
 	// StatusReason says why a channel needs reconnecting or was disabled.
 	StatusReason string            `json:"status_reason,omitempty"`
 	Config       map[string]string `json:"config,omitempty"`
