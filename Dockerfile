@@ -29,8 +29,10 @@ FROM debian:bookworm-slim
 # ca-certificates: TLS to channel APIs and managed PostgreSQL/Temporal.
 # curl: the HTTP healthcheck in docker-compose.yml (GET /readyz); the cmo
 # binary itself has no HTTP-client subcommand.
+# hunspell-*: the dictionaries the check step spells Catalan, Spanish and
+# English with (the worker reads them from /usr/share/hunspell).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && apt-get install -y --no-install-recommends ca-certificates curl hunspell-ca hunspell-es hunspell-en-us \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 cmo \

@@ -73,13 +73,16 @@ type PublishResult struct {
 }
 
 // readBackLimit is how many recent posts are read back to look for one
-// whose outcome was unknown.
-const readBackLimit = 40
+// whose outcome was unknown. A busy channel (a brand running many
+// campaigns) can publish dozens of posts while a retry waits, so this
+// reaches well past one page; connectors paginate to fill it.
+const readBackLimit = 400
 
 // Publish posts text on a channel exactly once for its business key. The
 // ledger records the attempt before the platform call; when an earlier
 // attempt may have reached the platform, the channel is read back first.
 func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResult, error) {
+	defer heartbeatWhile(ctx)()
 	entry, err := a.Store.LedgerBegin(ctx, store.LedgerEntry{
 		Key: in.Key(), CampaignID: in.CampaignID, StepID: in.StepID, ChannelID: in.ChannelID, ContentHash: in.ContentHash,
 	})
@@ -149,7 +152,10 @@ func (a *Activities) findPosted(ctx context.Context, conn platforms.Connector, a
 	// Allow for clock skew between us and the platform.
 	since = since.Add(-5 * time.Minute)
 	for _, r := range recent {
-		if r.Text == text && !r.At.Before(since) {
+		if r.At.Before(since) {
+			break // newest first: everything further is older still
+		}
+		if r.Text == text {
 			return r, true, nil
 		}
 	}
@@ -183,6 +189,34 @@ func (a *Activities) classify(ctx context.Context, key string, ch store.Channel,
 			temporal.ApplicationErrorOptions{NextRetryDelay: delay})
 	}
 	return err
+}
+
+// heartbeatInterval is how often a running activity tells Temporal it is
+// alive. With a heartbeat timeout a few times longer, a worker that dies
+// mid-call is noticed in seconds, not at the start-to-close timeout.
+const heartbeatInterval = 2 * time.Second
+
+// heartbeatWhile heartbeats until the returned stop function is called.
+func heartbeatWhile(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(heartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // account is a channel as its connector needs it, with a way to store

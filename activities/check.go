@@ -6,6 +6,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cmo-dev/cmo/contentcheck"
 	"github.com/cmo-dev/cmo/playbooks"
 )
 
@@ -53,6 +54,30 @@ func (a *Activities) CheckContent(ctx context.Context, in CheckInput) ([]Finding
 			f.ChannelID, f.Channel = rd.ChannelID, rd.Channel
 			out = append(out, f)
 		}
+	}
+	return out, nil
+}
+
+// Gate is the quality gate backed by package contentcheck.
+type Gate struct{ C *contentcheck.Checker }
+
+// CheckText checks one channel's text with the check step's rules.
+func (g Gate) CheckText(text, platform string, in CheckInput) ([]Finding, error) {
+	sev := contentcheck.Warn
+	if in.Spelling == "block" {
+		sev = contentcheck.Block
+	}
+	fs, err := g.C.Check(text, contentcheck.Rules{
+		Platform: platform, Media: in.Media, RequireLink: in.RequireLink,
+		RequiredWords: in.Required, BannedWords: in.Banned, Languages: in.Languages,
+		AcceptWords: in.Accept, SpellingSeverity: sev,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Finding, len(fs))
+	for i, f := range fs {
+		out[i] = Finding{Rule: f.Rule, Severity: string(f.Severity), Message: f.Message, Word: f.Word, Offset: f.Offset}
 	}
 	return out, nil
 }

@@ -76,7 +76,7 @@ func (f *fixture) publish(t *testing.T, in activities.PublishInput) (activities.
 
 func (f *fixture) posts(t *testing.T, handle string) []sandbox.StoredPost {
 	t.Helper()
-	ps, err := f.store.Sandbox().ListPosts(context.Background(), handle, 100)
+	ps, err := f.store.Sandbox().ListPosts(context.Background(), handle, 0, 100)
 	require.NoError(t, err)
 	return ps
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cmo-dev/cmo/activities"
 	"github.com/cmo-dev/cmo/config"
+	"github.com/cmo-dev/cmo/contentcheck"
 	"github.com/cmo-dev/cmo/devstack"
 	"github.com/cmo-dev/cmo/playbooks"
 )
@@ -56,6 +58,7 @@ running resume. Ctrl-C stops everything.`,
 				DataDir: dataDir, DatabaseURL: cfg.DatabaseURL, HTTPAddr: httpAddr,
 				TemporalPort: temporalPort, UIPort: uiPort, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log, Playbooks: lib,
+				Checker: activities.Gate{C: contentcheck.New("")},
 			})
 			if err != nil {
 				return fmt.Errorf("cmo dev: %w", err)

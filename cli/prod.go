@@ -14,6 +14,7 @@ import (
 
 	"github.com/cmo-dev/cmo/activities"
 	"github.com/cmo-dev/cmo/config"
+	"github.com/cmo-dev/cmo/contentcheck"
 	"github.com/cmo-dev/cmo/platforms/all"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/sealbox"
@@ -183,7 +184,8 @@ func newWorkerCmd() *cobra.Command {
 			}
 			acts := &activities.Activities{
 				Store:     store.New(pool, box),
-				Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)}),
+				Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg), HTTP: &http.Client{Timeout: cfg.PlatformTimeout}}),
+				Checker:   activities.Gate{C: contentcheck.New("")},
 				Log:       log,
 			}
 			w := worker.New(c, cfg.TaskQueue, acts)

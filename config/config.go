@@ -25,6 +25,7 @@ const (
 	EnvLogLevel          = "CMO_LOG_LEVEL"
 	EnvConnectTimeout    = "CMO_CONNECT_TIMEOUT"
 	EnvPlaybooksDir      = "CMO_PLAYBOOKS_DIR"
+	EnvPlatformTimeout   = "CMO_PLATFORM_TIMEOUT"
 )
 
 // Vars lists every environment variable the binary reads, with what it is for.
@@ -40,6 +41,7 @@ var Vars = map[string]string{
 	EnvLogLevel:          "debug, info, warn or error",
 	EnvConnectTimeout:    "how long server and worker keep retrying to reach Temporal and PostgreSQL at start",
 	EnvPlaybooksDir:      "directory of extra playbooks (*.yaml) added to the shipped ones; same name replaces",
+	EnvPlatformTimeout:   "timeout of one HTTP call to a platform (default 30s); a call that times out is retried after reading the channel back",
 }
 
 // Defaults used when a variable is unset.
@@ -65,6 +67,7 @@ type Config struct {
 	LogLevel          string
 	ConnectTimeout    time.Duration
 	PlaybooksDir      string
+	PlatformTimeout   time.Duration
 }
 
 // FromEnv reads Config from the process environment.
@@ -92,6 +95,14 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		LogLevel:          get(EnvLogLevel, "info"),
 		ConnectTimeout:    DefaultConnectTimeout,
 		PlaybooksDir:      get(EnvPlaybooksDir, ""),
+		PlatformTimeout:   30 * time.Second,
+	}
+	if v := get(EnvPlatformTimeout, ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("%s: %q is not a positive duration like 10s", EnvPlatformTimeout, v)
+		}
+		c.PlatformTimeout = d
 	}
 	if v := get(EnvConnectTimeout, ""); v != "" {
 		d, err := time.ParseDuration(v)

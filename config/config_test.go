@@ -28,6 +28,7 @@ func TestFromLookupDefaults(t *testing.T) {
 		DataDir:           DefaultDataDir,
 		LogLevel:          "info",
 		ConnectTimeout:    DefaultConnectTimeout,
+		PlatformTimeout:   30 * time.Second,
 	}, c)
 
 	// Blank values count as unset.
@@ -64,6 +65,7 @@ func TestFromLookupOverrides(t *testing.T) {
 		DataDir:           "/data",
 		LogLevel:          "debug",
 		ConnectTimeout:    90 * time.Second,
+		PlatformTimeout:   30 * time.Second,
 	}, c)
 
 	// The URL-safe alphabet, unpadded, is accepted too.
@@ -83,6 +85,7 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{"timeout without unit", map[string]string{EnvConnectTimeout: "90"}, EnvConnectTimeout, `"90"`},
 		{"timeout negative", map[string]string{EnvConnectTimeout: "-5s"}, EnvConnectTimeout, "positive"},
 		{"timeout zero", map[string]string{EnvConnectTimeout: "0s"}, EnvConnectTimeout, "positive"},
+		{"platform timeout bad", map[string]string{EnvPlatformTimeout: "fast"}, EnvPlatformTimeout, `"fast"`},
 		{"key too short", map[string]string{EnvSecretKey: base64.StdEncoding.EncodeToString(make([]byte, 16))}, EnvSecretKey, "16 bytes, want 32"},
 		{"key too long", map[string]string{EnvSecretKey: base64.StdEncoding.EncodeToString(make([]byte, 33))}, EnvSecretKey, "33 bytes, want 32"},
 		{"key not base64", map[string]string{EnvSecretKey: "not base64!"}, EnvSecretKey, "not base64"},

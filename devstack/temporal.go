@@ -287,11 +287,7 @@ func sqliteConfig(dir, namespace string, attrs map[string]enumspb.IndexedValueTy
 			}
 		}
 	}
-	if dir == "" {
-		if err := sqliteschema.SetupSchema(conf); err != nil {
-			return nil, fmt.Errorf("create temporal schema: %w", err)
-		}
-	}
+	// An in-memory database gets its schema from the sqlite plugin itself.
 	ns, err := sqliteschema.NewNamespaceConfig("active", namespace, false, attrs)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %s: %w", namespace, err)

@@ -2,6 +2,7 @@ package playbooks
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -16,7 +17,18 @@ import (
 // column with the field path, and keeps going.
 type decoder struct {
 	c *collector
+	// open holds the collections being decoded, so that an alias to one of
+	// its own ancestors, which would expand forever, is refused.
+	open map[*yaml.Node]bool
+	// aliased counts the nodes decoded through aliases: a few nested aliases
+	// can stand for billions of nodes, and playbooks are validated for
+	// whoever posts one to the API.
+	aliased, aliasDepth int
 }
+
+// maxAliasedNodes is far more than any playbook needs to share through
+// anchors and aliases, and small enough to validate in milliseconds.
+const maxAliasedNodes = 10000
 
 var (
 	posType      = reflect.TypeOf(Pos{})
@@ -39,7 +51,30 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		n = n.Content[0]
 	}
 	if n.Kind == yaml.AliasNode {
+		if d.open[n.Alias] {
+			d.c.add(nodePos(n), path, "alias *%s is used inside its own anchor", n.Value)
+			return
+		}
+		if d.aliased > maxAliasedNodes {
+			return
+		}
+		d.aliasDepth++
+		defer func() { d.aliasDepth-- }()
 		n = n.Alias
+	}
+	if d.aliasDepth > 0 {
+		d.aliased++
+		if d.aliased > maxAliasedNodes {
+			d.c.add(nodePos(n), path, "aliases expand to more than %d values", maxAliasedNodes)
+			return
+		}
+	}
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		if d.open == nil {
+			d.open = map[*yaml.Node]bool{}
+		}
+		d.open[n] = true
+		defer delete(d.open, n)
 	}
 	if v.Type() == nodeType {
 		v.Set(reflect.ValueOf(*n))
@@ -55,7 +90,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
+		// A section written with no body ("report:") is the section with
+		// its defaults, as "report: {}" is; other fields left empty are unset.
 		if n.Tag == "!!null" {
+			if v.Type().Elem().Kind() == reflect.Struct {
+				p := reflect.New(v.Type().Elem())
+				if f, ok := v.Type().Elem().FieldByName("Pos"); ok && f.Type == posType {
+					p.Elem().FieldByIndex(f.Index).Set(reflect.ValueOf(nodePos(n)))
+				}
+				v.Set(p)
+			}
 			return
 		}
 		p := reflect.New(v.Type().Elem())
@@ -85,8 +129,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				d.c.add(nodePos(k), join(path, k.Value), "given twice")
+				continue
+			}
+			seen[k.Value] = true
 			elem := reflect.New(v.Type().Elem()).Elem()
 			d.decode(val, elem, join(path, k.Value))
 			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
@@ -224,7 +274,8 @@ type Duration time.Duration
 
 // ParseDuration accepts Go durations plus a leading day count ("2d", "1d6h").
 func ParseDuration(s string) (Duration, error) {
-	s = strings.TrimSpace(s)
+	in := strings.TrimSpace(s)
+	s = in
 	var days int64
 	if i := strings.IndexByte(s, 'd'); i > 0 {
 		n, err := strconv.ParseInt(s[:i], 10, 64)
@@ -238,12 +289,18 @@ func ParseDuration(s string) (Duration, error) {
 		var err error
 		d, err = time.ParseDuration(s)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration (examples: 90s, 30m, 24h, 2d)", s)
+			return 0, fmt.Errorf("%q is not a duration (examples: 90s, 30m, 24h, 2d)", in)
 		}
 	}
+	// Days are multiplied in int64 nanoseconds: refuse what would wrap
+	// around rather than accept a wrong duration.
+	const maxDays = int64(math.MaxInt64 / int64(24*time.Hour))
 	total := time.Duration(days)*24*time.Hour + d
+	if days > maxDays || days < -maxDays || (days > 0 && d > 0 && total < 0) || (days < 0 && d < 0 && total > 0) {
+		return 0, fmt.Errorf("duration %q is too long", in)
+	}
 	if total < 0 {
-		return 0, fmt.Errorf("duration %q is negative", s)
+		return 0, fmt.Errorf("duration %q is negative", in)
 	}
 	return Duration(total), nil
 }

@@ -50,20 +50,27 @@ func compileExpr(col *collector, field string, e Expr, c rules.Context) {
 		return
 	}
 	if strings.TrimSpace(e.Src) == "false" {
-		col.add(e.Pos, field, "condition is always false: the step can never run")
+		// Only a step's when guards a step; elsewhere (goals, until, detect)
+		// a rule that never holds is as wrong, for its own reason.
+		what := "it can never hold"
+		if strings.HasPrefix(field, "steps") && strings.HasSuffix(field, "].when") {
+			what = "the step can never run"
+		}
+		col.add(e.Pos, field, "condition is always false: %s", what)
 		return
 	}
 	if _, err := rules.Compile(e.Src, c); err != nil {
 		pos := e.Pos
 		if re, ok := err.(*rules.Error); ok {
-			if e.block {
+			switch {
+			case e.block:
 				pos = Pos{Line: e.Pos.Line + re.Line, Col: re.Column}
-			} else {
-				pos = Pos{Line: e.Pos.Line + re.Line - 1, Col: e.Pos.Col + e.quoted + re.Column - 1}
-				if re.Line > 1 {
-					pos.Col = re.Column
-				}
+			case re.Line == 1:
+				pos = Pos{Line: e.Pos.Line, Col: e.Pos.Col + e.quoted + re.Column - 1}
 			}
+			// A plain or quoted scalar whose value has line breaks was
+			// folded or unescaped: its lines are not the file's, so the
+			// error stays at the start of the expression.
 		}
 		col.add(pos, field, "expression %q: %v", e.Src, errText(err))
 	}

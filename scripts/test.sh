@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
+scripts/ensure-dictionaries.sh
 go version
 go vet ./...
 go test -count=1 -timeout 25m "$@" ./...

@@ -222,7 +222,7 @@ func (s *Server) listSandboxPosts(c echo.Context) error {
 	}
 	handle := c.QueryParam("handle")
 	sb := s.d.Store.Sandbox()
-	posts, err := sb.ListPosts(ctx, handle, limit)
+	posts, err := sb.ListPosts(ctx, handle, 0, limit)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -80,14 +81,12 @@ func (x sandboxStore) CreatePost(ctx context.Context, p sandbox.StoredPost) (san
 	return prev, false, nil
 }
 
-func (x sandboxStore) ListPosts(ctx context.Context, handle string, limit int) ([]sandbox.StoredPost, error) {
-	var rows pgx.Rows
-	var err error
-	if handle == "" {
-		rows, err = x.s.pool.Query(ctx, `SELECT `+sandboxPostCols+` FROM sandbox_posts ORDER BY id DESC LIMIT $1`, limit)
-	} else {
-		rows, err = x.s.pool.Query(ctx, `SELECT `+sandboxPostCols+` FROM sandbox_posts WHERE handle = $1 ORDER BY id DESC LIMIT $2`, handle, limit)
+func (x sandboxStore) ListPosts(ctx context.Context, handle string, beforeID int64, limit int) ([]sandbox.StoredPost, error) {
+	if beforeID <= 0 {
+		beforeID = math.MaxInt64
 	}
+	rows, err := x.s.pool.Query(ctx, `SELECT `+sandboxPostCols+` FROM sandbox_posts
+		WHERE ($1 = '' OR handle = $1) AND id < $2 ORDER BY id DESC LIMIT $3`, handle, beforeID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list sandbox posts: %w", err)
 	}

@@ -134,7 +134,7 @@ func TestSandboxIdempotencyKey(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, created, "no key, no deduplication")
 
-	posts, err := sb.ListPosts(ctx, "brand", 10)
+	posts, err := sb.ListPosts(ctx, "brand", 0, 10)
 	require.NoError(t, err)
 	require.Len(t, posts, 2)
 	require.Greater(t, posts[0].ID, posts[1].ID, "newest first")

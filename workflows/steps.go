@@ -266,7 +266,10 @@ func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    2 * time.Minute,
 			ScheduleToCloseTimeout: 24 * time.Hour,
-			Summary:                fmt.Sprintf("publish %s to %s (%s)", key, t.Name, t.Platform),
+			// The activity heartbeats every 2 s: a worker that dies mid-call
+			// is replaced within seconds.
+			HeartbeatTimeout: 10 * time.Second,
+			Summary:          fmt.Sprintf("publish %s to %s (%s)", key, t.Name, t.Platform),
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
 				NonRetryableErrorTypes: []string{activities.ErrTypePermanent, activities.ErrTypeAuth, activities.ErrTypeNotFound},

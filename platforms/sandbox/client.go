@@ -53,19 +53,35 @@ func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platform
 	return platforms.Published{ID: st.ID, URL: st.URL, At: st.CreatedAt}, nil
 }
 
-// Recent lists the account's latest posts, newest first.
+// pageSize is the most statuses one request returns, as on Mastodon.
+const pageSize = 40
+
+// Recent lists up to limit of the account's latest posts, newest first,
+// following max_id pages: a busy account can have published more than
+// one page since the post being looked for.
 func (c *Client) Recent(ctx context.Context, acct platforms.Account, limit int) ([]platforms.Remote, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/accounts/%s/statuses?limit=%d", c.BaseURL, acct.Handle, limit), nil)
-	if err != nil {
-		return nil, err
-	}
-	var sts []Status
-	if err := c.do(req, acct, &sts); err != nil {
-		return nil, fmt.Errorf("read back @%s: %w", acct.Handle, err)
-	}
-	out := make([]platforms.Remote, len(sts))
-	for i, st := range sts {
-		out[i] = platforms.Remote{ID: st.ID, URL: st.URL, Text: st.Content, At: st.CreatedAt}
+	var out []platforms.Remote
+	maxID := ""
+	for len(out) < limit {
+		u := fmt.Sprintf("%s/api/v1/accounts/%s/statuses?limit=%d", c.BaseURL, acct.Handle, min(pageSize, limit-len(out)))
+		if maxID != "" {
+			u += "&max_id=" + maxID
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		var sts []Status
+		if err := c.do(req, acct, &sts); err != nil {
+			return nil, fmt.Errorf("read back @%s: %w", acct.Handle, err)
+		}
+		for _, st := range sts {
+			out = append(out, platforms.Remote{ID: st.ID, URL: st.URL, Text: st.Content, At: st.CreatedAt})
+		}
+		if len(sts) == 0 {
+			break
+		}
+		maxID = sts[len(sts)-1].ID
 	}
 	return out, nil
 }

@@ -16,7 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/cmo-dev/cmo/contentcheck"
 )
 
 // MaxChars is the sandbox's post length limit, Mastodon's default.
@@ -48,7 +49,9 @@ type Store interface {
 	// CreatePost stores p unless the account already sent the same
 	// idempotency key, in which case it returns that earlier post and false.
 	CreatePost(ctx context.Context, p StoredPost) (StoredPost, bool, error)
-	ListPosts(ctx context.Context, handle string, limit int) ([]StoredPost, error)
+	// ListPosts lists posts newest first, only those with an id below
+	// beforeID when it is not zero (Mastodon's max_id pagination).
+	ListPosts(ctx context.Context, handle string, beforeID int64, limit int) ([]StoredPost, error)
 	GetPost(ctx context.Context, id int64) (StoredPost, error)
 	// DeletePost removes the account's post; ErrNotFound when it has none by that id.
 	DeletePost(ctx context.Context, handle string, id int64) error
@@ -178,7 +181,7 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "Validation failed: Text can't be blank")
 		return
 	}
-	if n := utf8.RuneCountInString(req.Status); n > MaxChars {
+	if n := contentcheck.Length(Platform, req.Status); n > MaxChars {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Validation failed: Text character limit of %d exceeded", MaxChars))
 		return
 	}
@@ -240,7 +243,14 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 			limit = min(n, 40)
 		}
 	}
-	posts, err := s.store.ListPosts(r.Context(), acct.Handle, limit)
+	var maxID int64
+	if v := r.URL.Query().Get("max_id"); v != "" {
+		if maxID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "max_id is not a status id")
+			return
+		}
+	}
+	posts, err := s.store.ListPosts(r.Context(), acct.Handle, maxID, limit)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
 		return
