@@ -21,6 +21,8 @@ type ReportInput struct {
 	Brand      string            `json:"brand"`
 	Playbook   string            `json:"playbook"`
 	Goals      map[string]string `json:"goals,omitempty"`
+	// Env is what goal rules read besides the KPIs computed here.
+	Env rules.CampaignEnv `json:"env"`
 }
 
 // PostReport is one published post's numbers.
@@ -48,6 +50,9 @@ type Report struct {
 // CollectInput names the campaign whose metrics to read.
 type CollectInput struct {
 	CampaignID string `json:"campaign_id"`
+	// PublishStep limits collection to one publish step's posts, all of
+	// its repeat runs included ("post", "post#2", ...).
+	PublishStep string `json:"publish_step,omitempty"`
 }
 
 // CollectMetrics reads the current numbers of everything the campaign
@@ -56,6 +61,15 @@ func (a *Activities) CollectMetrics(ctx context.Context, in CollectInput) (rules
 	posts, err := a.postMetrics(ctx, in.CampaignID)
 	if err != nil {
 		return rules.KPI{}, err
+	}
+	if in.PublishStep != "" {
+		var mine []PostReport
+		for _, p := range posts {
+			if p.StepID == in.PublishStep || strings.HasPrefix(p.StepID, in.PublishStep+"#") {
+				mine = append(mine, p)
+			}
+		}
+		posts = mine
 	}
 	return kpiOf(posts), nil
 }
@@ -134,7 +148,9 @@ func (a *Activities) BuildReport(ctx context.Context, in ReportInput) (Report, e
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			met, err := rules.Eval(in.Goals[n], rules.Campaign, rules.CampaignEnv{KPI: k})
+			env := in.Env
+			env.KPI = k
+			met, err := rules.Eval(in.Goals[n], rules.Campaign, env)
 			if err != nil {
 				return Report{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("goal %s: %v", n, err), ErrTypePermanent, nil)
 			}

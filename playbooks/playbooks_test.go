@@ -119,6 +119,35 @@ params:
 steps: [{id: a, wait: {for: 1h}}]
 `, "params.n.default: want an integer"},
 		{"yaml syntax", "apiVersion: cmo/v1\nkind: [Campaign\n", "bad.yaml:"},
+		{"approval inside parallel", `apiVersion: cmo/v1
+kind: Campaign
+name: x
+steps:
+  - id: d
+    content: {template: "hi", channels: [sandbox]}
+  - id: both
+    parallel:
+      - id: ok
+        approval: {within: 1h}
+      - id: w
+        wait: {for: 1h}
+`, "bad.yaml:9:9: steps[1].parallel[0].approval: an approval cannot run inside a parallel branch"},
+		{"fixed time inside repeat", `apiVersion: cmo/v1
+kind: Campaign
+name: x
+params:
+  at: {type: time}
+steps:
+  - id: d
+    content: {template: "hi", channels: [sandbox]}
+  - id: loop
+    repeat:
+      max: 3
+      until: iteration >= 3
+      steps:
+        - id: p
+          publish: {at: params.at}
+`, "bad.yaml:14:11: steps[1].repeat.steps[0].publish.at: a fixed time inside a repeat fires only once"},
 		{"wrong shape", `apiVersion: cmo/v1
 kind: Campaign
 name: x

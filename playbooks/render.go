@@ -46,6 +46,19 @@ func Render(cs *ContentStep, params map[string]any, targets []Target) ([]Rendere
 			return nil, fmt.Errorf("render for %s: %w", t.Name, err)
 		}
 		text := strings.TrimSpace(b.String())
+		for _, l := range cs.Links {
+			lt, err := template.New("link").Option("missingkey=error").Parse(l)
+			if err != nil {
+				return nil, fmt.Errorf("parse link: %w", err)
+			}
+			var lb strings.Builder
+			if err := lt.Execute(&lb, params); err != nil {
+				return nil, fmt.Errorf("render link for %s: %w", t.Name, err)
+			}
+			if link := strings.TrimSpace(lb.String()); !strings.Contains(text, link) {
+				text += " " + link
+			}
+		}
 		if len(cs.Hashtags) > 0 {
 			tags := make([]string, len(cs.Hashtags))
 			for i, h := range cs.Hashtags {

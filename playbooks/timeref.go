@@ -17,7 +17,9 @@ type TimeRef struct {
 }
 
 var (
-	paramTime = regexp.MustCompile(`^params\.([a-z0-9][a-z0-9_-]*)\s*(?:([+-])\s*(\S+))?$`)
+	// A parameter name's '-' parts start with a letter, so "event_at-1d"
+	// reads as event_at minus one day.
+	paramTime = regexp.MustCompile(`^params\.([a-z0-9][a-z0-9_]*(?:-[a-z][a-z0-9_]*)*)\s*(?:([+-])\s*(\S+))?$`)
 	localForm = []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02T15:04:05"}
 )
 

@@ -72,6 +72,7 @@ func validate(c *collector, p *Plan, root *yaml.Node) {
 			}
 		}
 		v.steps(p.Steps, "steps")
+		checkStructure(c, p.Steps, "steps", false, false)
 	case KindCrisis:
 		v.crisis(root)
 	default:

@@ -168,7 +168,7 @@ func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
 	if in.Plan == nil {
 		return CampaignResult{}, temporal.NewNonRetryableApplicationError("campaign input has no plan", "BadInput", nil)
 	}
-	r := &campaignRun{in: in, started: workflow.Now(ctx), results: map[string]rules.StepResult{},
+	r := &campaignRun{in: in, started: workflow.Now(ctx), results: map[string]rules.StepResult{}, booting: true,
 		substitute: map[string]string{}, state: CampaignState{
 			CampaignID: in.CampaignID, Brand: in.Brand, Playbook: in.Plan.Name, PlaybookHash: in.Plan.Hash,
 			Title: in.Plan.DisplayTitle(), Content: map[string]ContentState{}, Approvals: []ApprovalResult{}, Posts: []Post{},
@@ -198,6 +198,12 @@ type campaignRun struct {
 	// approval that timed out with a fallback).
 	substitute map[string]string
 
+	// booting is true until the first step begins: an approval sent right
+	// after launch may be validated before the workflow has run at all.
+	booting bool
+	// done is set when the steps have finished.
+	done bool
+
 	waiting   *playbooks.Step // the approval step waiting for a decision
 	pending   string          // content hash the waiting approval is for
 	decided   *ApprovalResult
@@ -211,13 +217,17 @@ var errStop = errors.New("campaign stopped")
 func (r *campaignRun) run(ctx workflow.Context) (CampaignResult, error) {
 	err := r.runSteps(ctx, r.in.Plan.Steps)
 	r.state.CurrentStep = ""
+	r.done = true
+	for i := range r.state.Steps {
+		if r.state.Steps[i].Status == StepPending {
+			r.state.Steps[i].Status = StepSkipped
+		}
+	}
+	// Early approvals still waiting for a step that will never come get
+	// their answer before the workflow closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	switch {
 	case errors.Is(err, errStop):
-		for i := range r.state.Steps {
-			if r.state.Steps[i].Status == StepPending {
-				r.state.Steps[i].Status = StepSkipped
-			}
-		}
 		return r.result(), nil
 	case err != nil:
 		r.setStatus(ctx, StatusFailed)
@@ -264,12 +274,14 @@ func (r *campaignRun) runStep(ctx workflow.Context, s *playbooks.Step) error {
 			return fmt.Errorf("step %s: %w", s.ID, err)
 		}
 		if !ok {
-			st := r.stepState(s.ID)
-			st.Status, st.Detail = StepSkipped, "when "+s.When.Src+" was false"
-			r.results[s.ID] = rules.StepResult{Status: StepSkipped}
+			r.skip(*s, "when "+s.When.Src+" was false")
 			return r.runSteps(ctx, s.Else)
 		}
+		for _, e := range s.Else {
+			r.skip(e, "when "+s.When.Src+" was true")
+		}
 	}
+	r.booting = false
 	r.begin(ctx, s.ID)
 	err := r.exec(ctx, s)
 	switch {
@@ -314,11 +326,30 @@ func (r *campaignRun) exec(ctx workflow.Context, s *playbooks.Step) error {
 	return fmt.Errorf("step %s has no action", s.ID)
 }
 
+// skip marks a step and everything nested in it as skipped.
+func (r *campaignRun) skip(s playbooks.Step, why string) {
+	walkOne(s, func(n *playbooks.Step) {
+		st := r.stepState(n.ID)
+		if st.Status == StepPending {
+			st.Status, st.Detail = StepSkipped, why
+			r.results[n.ID] = rules.StepResult{Status: StepSkipped}
+		}
+	})
+}
+
+func walkOne(s playbooks.Step, fn func(*playbooks.Step)) {
+	p := playbooks.Plan{Steps: []playbooks.Step{s}}
+	p.Walk(fn)
+}
+
 func (r *campaignRun) begin(ctx workflow.Context, id string) {
 	now := workflow.Now(ctx)
 	r.state.CurrentStep = id
 	st := r.stepState(id)
-	st.Status, st.StartedAt, st.EndedAt = StepRunning, &now, nil
+	st.Status, st.StartedAt, st.EndedAt, st.Detail = StepRunning, &now, nil, ""
+	// A step run again (in a repeat) starts with a clean result, so a
+	// condition never reads the previous run's outcome.
+	r.results[id] = rules.StepResult{Status: StepRunning}
 }
 
 func (r *campaignRun) end(ctx workflow.Context, id, status string) {

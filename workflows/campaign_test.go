@@ -15,6 +15,7 @@ import (
 
 	"github.com/cmo-dev/cmo/activities"
 	"github.com/cmo-dev/cmo/playbooks"
+	"github.com/cmo-dev/cmo/rules"
 )
 
 func shippedPlan(t *testing.T, name string) *playbooks.Plan {
@@ -245,4 +246,100 @@ func TestApprovalSentBeforeTheStepIsReachedWaitsForIt(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, StatusCompleted, res.Status)
 	require.Len(t, pub.calls, 2)
+}
+
+func parsePlan(t *testing.T, src string) *playbooks.Plan {
+	t.Helper()
+	p, err := playbooks.Parse("t.yaml", []byte(src))
+	require.NoError(t, err)
+	return p
+}
+
+func TestSkippedBranchesAreMarkedAndTheirApprovalsRefused(t *testing.T) {
+	env := newEnv(t)
+	var pub published
+	env.OnActivity((*activities.Activities)(nil).Publish, mock.Anything, mock.Anything).Return(pub.record(env))
+	plan := parsePlan(t, `apiVersion: cmo/v1
+kind: Campaign
+name: t
+steps:
+  - id: draft
+    content: {template: "hello", channels: [sandbox]}
+  - id: pause
+    wait: {for: 2h}
+  - id: maybe
+    when: kpi.posts > 0
+    steps:
+      - id: ok
+        approval: {within: 1h}
+      - id: post
+        publish: {}
+    else:
+      - id: nothing
+        notify: {to: ["log:team"], message: "no posts yet"}
+`)
+	env.OnActivity((*activities.Activities)(nil).Notify, mock.Anything, mock.Anything).Return(nil)
+	var early error
+	approve(env, time.Hour, ApprovalRequest{Decision: DecisionApprove, Actor: "jordi"}, &early)
+	env.ExecuteWorkflow(CampaignWorkflow, CampaignInput{CampaignID: "c", Brand: "demo", Plan: plan,
+		Targets: map[string][]playbooks.Target{"sandbox": {{ID: "ch", Name: "news", Platform: "sandbox"}}}})
+	require.NoError(t, env.GetWorkflowError())
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, early, &app, "an approval during the wait, for a step not reached, is refused")
+	require.Equal(t, ErrNotAwaitingApproval, app.Type())
+	require.Empty(t, pub.calls)
+
+	v, err := env.QueryWorkflow(QueryState)
+	require.NoError(t, err)
+	var st CampaignState
+	require.NoError(t, v.Get(&st))
+	status := map[string]string{}
+	for _, s := range st.Steps {
+		status[s.ID] = s.Status
+	}
+	require.Equal(t, map[string]string{"draft": StepDone, "pause": StepDone, "maybe": StepSkipped,
+		"ok": StepSkipped, "post": StepSkipped, "nothing": StepDone}, status)
+	require.Equal(t, StatusCompleted, st.Status)
+}
+
+func TestRepeatResetsStepResultsEachRun(t *testing.T) {
+	env := newEnv(t)
+	plan := parsePlan(t, `apiVersion: cmo/v1
+kind: Campaign
+name: t
+steps:
+  - id: draft
+    content: {template: "hello", channels: [sandbox]}
+  - id: post
+    publish: {}
+  - id: loop
+    repeat:
+      max: 2
+      until: iteration >= 2
+      steps:
+        - id: w
+          wait: {rule: kpi.replies > 0, every: 1h, timeout: 2h}
+        - id: nudge
+          when: steps.w.decision == "timeout"
+          notify: {to: ["log:team"], message: "no reply"}
+`)
+	var pub published
+	env.OnActivity((*activities.Activities)(nil).Publish, mock.Anything, mock.Anything).Return(pub.record(env))
+	// Three checks in the first run see no reply; the second run sees one.
+	calls := 0
+	env.OnActivity((*activities.Activities)(nil).CollectMetrics, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.CollectInput) (rules.KPI, error) {
+			calls++
+			if calls <= 3 {
+				return rules.KPI{Posts: 1}, nil
+			}
+			return rules.KPI{Posts: 1, Replies: 5}, nil
+		})
+	var nudges []string
+	env.OnActivity((*activities.Activities)(nil).Notify, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.NotifyInput) error { nudges = append(nudges, in.StepID); return nil })
+	env.ExecuteWorkflow(CampaignWorkflow, CampaignInput{CampaignID: "c", Brand: "demo", Plan: plan,
+		Targets: map[string][]playbooks.Target{"sandbox": {{ID: "ch", Name: "news", Platform: "sandbox"}}}})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []string{"nudge"}, nudges, "the second run's wait held, so its nudge is skipped")
 }

@@ -139,21 +139,25 @@ func (r *campaignRun) approval(ctx workflow.Context, s *playbooks.Step) error {
 // approval step (a fast reviewer right after launch) is accepted and waits
 // for the step; one that arrives after the decision is refused.
 func (r *campaignRun) validateApproval(ctx workflow.Context, req ApprovalRequest) error {
-	if r.decided != nil && r.waiting != nil || r.waiting == nil && !r.approvalAhead() {
+	if r.waiting == nil && !(r.booting && r.firstApprovalUnconditional()) || r.waiting != nil && r.decided != nil {
 		return temporal.NewApplicationError(fmt.Sprintf("campaign %s is not awaiting approval (status %s)", r.in.CampaignID, r.state.Status), ErrNotAwaitingApproval)
 	}
 	return r.checkApproval(req)
 }
 
-// approvalAhead reports whether an approval step has yet to begin.
-func (r *campaignRun) approvalAhead() bool {
-	ahead := false
-	r.in.Plan.Walk(func(s *playbooks.Step) {
-		if s.Approval != nil && r.stepState(s.ID).Status == StepPending {
-			ahead = true
+// firstApprovalUnconditional reports whether the plan's first approval is
+// a top-level step with no condition, so an approval sent before the run
+// starts can only be meant for it.
+func (r *campaignRun) firstApprovalUnconditional() bool {
+	for _, s := range r.in.Plan.Steps {
+		if !s.When.IsZero() || s.Parallel != nil || s.Repeat != nil || s.Sequence != nil {
+			return false
 		}
-	})
-	return ahead
+		if s.Approval != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *campaignRun) checkApproval(req ApprovalRequest) error {
@@ -188,8 +192,11 @@ func (r *campaignRun) checkApproval(req ApprovalRequest) error {
 }
 
 func (r *campaignRun) approve(ctx workflow.Context, req ApprovalRequest) (ApprovalResult, error) {
-	if err := workflow.Await(ctx, func() bool { return r.waiting != nil }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return r.waiting != nil || r.done }); err != nil {
 		return ApprovalResult{}, err
+	}
+	if r.waiting == nil {
+		return ApprovalResult{}, temporal.NewApplicationError(fmt.Sprintf("campaign %s ended before its approval step (status %s)", r.in.CampaignID, r.state.Status), ErrNotAwaitingApproval)
 	}
 	if r.decided != nil {
 		return ApprovalResult{}, temporal.NewApplicationError(fmt.Sprintf("campaign %s was already decided by %s", r.in.CampaignID, r.decided.Actor), ErrNotAwaitingApproval)
@@ -350,11 +357,17 @@ func (r *campaignRun) wait(ctx workflow.Context, s *playbooks.Step) error {
 }
 
 func (r *campaignRun) collectKPI(ctx workflow.Context, why string) error {
+	return r.collectFor(ctx, why, "")
+}
+
+// collectFor reads metrics of the campaign's posts, or of one publish
+// step's posts (all its repeat runs) when publishStep is set.
+func (r *campaignRun) collectFor(ctx workflow.Context, why, publishStep string) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: time.Hour, Summary: "collect metrics " + why,
 	})
 	var kpi rules.KPI
-	if err := workflow.ExecuteActivity(actx, acts.CollectMetrics, activities.CollectInput{CampaignID: r.in.CampaignID}).Get(ctx, &kpi); err != nil {
+	if err := workflow.ExecuteActivity(actx, acts.CollectMetrics, activities.CollectInput{CampaignID: r.in.CampaignID, PublishStep: publishStep}).Get(ctx, &kpi); err != nil {
 		return err
 	}
 	r.state.KPI = kpi
@@ -362,7 +375,7 @@ func (r *campaignRun) collectKPI(ctx workflow.Context, why string) error {
 }
 
 func (r *campaignRun) collect(ctx workflow.Context, s *playbooks.Step) error {
-	if err := r.collectKPI(ctx, "("+s.ID+")"); err != nil {
+	if err := r.collectFor(ctx, "("+s.ID+")", s.Collect.Publish); err != nil {
 		return err
 	}
 	r.stepState(s.ID).Detail = fmt.Sprintf("%d posts, %d impressions, engagement rate %.4f", r.state.KPI.Posts, r.state.KPI.Impressions, r.state.KPI.EngagementRate)
@@ -404,7 +417,7 @@ func (r *campaignRun) report(ctx workflow.Context, s *playbooks.Step) error {
 	})
 	var rep activities.Report
 	if err := workflow.ExecuteActivity(actx, acts.BuildReport, activities.ReportInput{
-		CampaignID: r.in.CampaignID, Brand: r.in.Brand, Playbook: r.in.Plan.Name, Goals: goals,
+		CampaignID: r.in.CampaignID, Brand: r.in.Brand, Playbook: r.in.Plan.Name, Goals: goals, Env: r.env(ctx),
 	}).Get(ctx, &rep); err != nil {
 		return err
 	}
