@@ -150,7 +150,9 @@ func (s *Server) testChannel(c echo.Context) error {
 		return err
 	}
 	acct := platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets, Config: ch.Config,
-		SaveSecrets: func(ctx context.Context, sec map[string]string) error { return s.d.Store.SaveChannelSecrets(ctx, ch.ID, sec) }}
+		SaveSecrets: func(ctx context.Context, sec map[string]string) error {
+			return s.d.Store.SaveChannelSecrets(ctx, ch.ID, sec)
+		}}
 	info, err := conn.AccountInfo(ctx, acct)
 	if err != nil {
 		kind := platforms.KindOf(err)
@@ -181,4 +183,3 @@ func (s *Server) setChannelStatus(status string) echo.HandlerFunc {
 		return c.JSON(http.StatusOK, ch)
 	}
 }
-

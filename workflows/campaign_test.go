@@ -337,7 +337,10 @@ steps:
 		})
 	var nudges []string
 	env.OnActivity((*activities.Activities)(nil).Notify, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.NotifyInput) error { nudges = append(nudges, in.StepID); return nil })
+		func(_ context.Context, in activities.NotifyInput) error {
+			nudges = append(nudges, in.StepID)
+			return nil
+		})
 	env.ExecuteWorkflow(CampaignWorkflow, CampaignInput{CampaignID: "c", Brand: "demo", Plan: plan,
 		Targets: map[string][]playbooks.Target{"sandbox": {{ID: "ch", Name: "news", Platform: "sandbox"}}}})
 	require.NoError(t, env.GetWorkflowError())
