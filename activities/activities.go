@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cmo-dev/cmo/contentcheck"
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/store"
 )
@@ -111,6 +112,15 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 	conn, err := a.Platforms.Get(ch.Platform)
 	if err != nil {
 		return PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+	}
+	if lim, ok := contentcheck.Limits(ch.Platform); ok && lim.MaxChars > 0 {
+		// Refuse here, naming the channel and the limit, rather than send
+		// a post the platform will refuse with its own wording.
+		if n := contentcheck.Length(ch.Platform, in.Text); n > lim.MaxChars {
+			msg := fmt.Sprintf("text for %s (%s) is %d characters as %s counts them; the limit is %d", ch.Name, ch.Platform, n, lim.Name, lim.MaxChars)
+			_ = a.Store.LedgerFailure(ctx, in.Key(), msg, true)
+			return PublishResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypePermanent, nil)
+		}
 	}
 	secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
 	if err != nil {

@@ -118,13 +118,13 @@ func newChaosEnv(t *testing.T, lateRatio float64) *chaosEnv {
 	return e
 }
 
-// worker is a `cmo worker` child process.
-type worker struct {
+// workerProc is a `cmo worker` child process.
+type workerProc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-func (e *chaosEnv) startWorker() *worker {
+func (e *chaosEnv) startWorker() *workerProc {
 	cmd := exec.Command(os.Args[0], "worker")
 	cmd.Env = append(os.Environ(), runCLIEnv+"=1",
 		config.EnvDatabaseURL+"="+e.pg.URL(),
@@ -136,12 +136,12 @@ func (e *chaosEnv) startWorker() *worker {
 	)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	require.NoError(e.t, cmd.Start())
-	w := &worker{cmd: cmd, done: make(chan struct{})}
+	w := &workerProc{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(w.done) }()
 	return w
 }
 
-func (w *worker) kill() {
+func (w *workerProc) kill() {
 	w.cmd.Process.Signal(syscall.SIGKILL)
 	<-w.done
 }
@@ -157,7 +157,7 @@ func TestChaosWorkersKilledWhilePublishing(t *testing.T) {
 	a := api{t: t, base: e.apiURL}
 
 	var mu sync.Mutex
-	workers := []*worker{e.startWorker(), e.startWorker()}
+	workers := []*workerProc{e.startWorker(), e.startWorker()}
 	t.Cleanup(func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -233,6 +233,7 @@ func TestChaosWorkersKilledWhilePublishing(t *testing.T) {
 		require.NoError(t, e.client.GetWorkflow(ctx, workflows.CampaignWorkflowID(id), "").Get(ctx, &res))
 		require.Equal(t, workflows.StatusCompleted, res.Status, id)
 	}
+	requireNoSecretsAnywhere(t, e.client, e.store)
 	if e.accepted.Load() == 0 {
 		t.Log("no post was accepted-then-late in this run; the read-back path was not exercised")
 	}

@@ -58,6 +58,8 @@ func startStack(t *testing.T) *devstack.Stack {
 	s, err := devstack.Start(ctx, devstack.Options{DataDir: dataDir(t), UIPort: -1, Log: log})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
+	// Runs before Close: every history this test made is free of secrets.
+	t.Cleanup(func() { requireNoSecretsAnywhere(t, s.Client, s.Store) })
 	return s
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -46,6 +47,49 @@ func requireNoSecrets(t *testing.T, s *store.Store, h *historypb.History) {
 			require.False(t, strings.Contains(text, v), "secret %s of channel %s appears in the history", name, ch.ID)
 		}
 	}
+}
+
+// requireNoSecretsAnywhere scans the history of every workflow in the
+// namespace for every channel credential of every brand.
+func requireNoSecretsAnywhere(t *testing.T, c client.Client, s *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	var secrets []string
+	brands, err := s.Brands(ctx)
+	require.NoError(t, err)
+	for _, b := range brands {
+		chs, err := s.Channels(ctx, b.ID)
+		require.NoError(t, err)
+		for _, ch := range chs {
+			sec, err := s.ChannelSecrets(ctx, ch.ID)
+			require.NoError(t, err)
+			for _, v := range sec {
+				if len(v) >= 8 {
+					secrets = append(secrets, v)
+				}
+			}
+		}
+	}
+	require.NotEmpty(t, secrets)
+	var token []byte
+	scanned := 0
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: token})
+		require.NoError(t, err)
+		for _, ex := range resp.GetExecutions() {
+			h := history(t, c, ex.GetExecution().GetWorkflowId())
+			raw, err := protojson.Marshal(h)
+			require.NoError(t, err)
+			for _, sec := range secrets {
+				require.False(t, strings.Contains(string(raw), sec), "a channel secret appears in the history of %s", ex.GetExecution().GetWorkflowId())
+			}
+			scanned++
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	t.Logf("scanned %d workflow histories for %d secrets", scanned, len(secrets))
 }
 
 // recordHistory writes a history for the replay tests of the workflows
