@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -165,7 +166,7 @@ func (a *Activities) findPosted(ctx context.Context, conn platforms.Connector, a
 		if r.At.Before(since) {
 			break // newest first: everything further is older still
 		}
-		if r.Text == text {
+		if sameText(r.Text, text) {
 			return r, true, nil
 		}
 	}
@@ -252,6 +253,13 @@ func (a *Activities) needsReconnect(ctx context.Context, ch store.Channel, cause
 	}); err != nil {
 		a.logger().Warn("notify reconnect", "channel", ch.ID, "error", err)
 	}
+}
+
+// sameText compares a post read back with the text sent, ignoring the
+// whitespace platforms trim or fold (Mastodon strips the ends, some
+// networks turn line breaks into paragraphs).
+func sameText(a, b string) bool {
+	return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
 }
 
 func idempotencyKey(key string) string {

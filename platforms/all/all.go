@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cmo-dev/cmo/platforms"
+	"github.com/cmo-dev/cmo/platforms/bluesky"
+	"github.com/cmo-dev/cmo/platforms/mastodon"
 	"github.com/cmo-dev/cmo/platforms/sandbox"
 )
 
@@ -27,6 +29,8 @@ func Registry(o Options) platforms.Registry {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	return platforms.Registry{
-		sandbox.Platform: sandbox.NewClient(o.SandboxURL, hc),
+		sandbox.Platform:  sandbox.NewClient(o.SandboxURL, hc),
+		mastodon.Platform: mastodon.New(hc),
+		bluesky.Platform:  bluesky.New(hc),
 	}
 }
