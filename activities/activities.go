@@ -27,7 +27,11 @@ type Activities struct {
 	Store     *store.Store
 	Platforms platforms.Registry
 	Checker   ContentChecker
-	Log       *slog.Logger
+	// PerChannel caps concurrent platform calls per channel (default 2):
+	// networks throttle bursts from one account, and a brand's many
+	// campaigns firing at the same minute should queue, not trip limits.
+	PerChannel int
+	Log        *slog.Logger
 	Now       func() time.Time
 }
 
@@ -45,7 +49,14 @@ const (
 	ErrTypeAuth        = "ChannelAuth"
 	ErrTypeRateLimited = "RateLimited"
 	ErrTypeNotFound    = "NotFound"
+	// ErrTypeBusy means another attempt holds the post's or the channel's
+	// lease; retried after a short wait.
+	ErrTypeBusy = "Busy"
 )
+
+// leaseTTL is how long a publish lease lasts without renewal; heartbeats
+// renew it, so only a dead worker's lease runs out.
+const leaseTTL = 15 * time.Second
 
 // PublishInput names what to post where. It carries ids and text, never
 // credentials.
@@ -123,6 +134,11 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 			return PublishResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypePermanent, nil)
 		}
 	}
+	release, err := a.lease(ctx, in.Key(), ch.ID)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	defer release()
 	secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
 	if err != nil {
 		return PublishResult{}, err
@@ -200,6 +216,74 @@ func (a *Activities) classify(ctx context.Context, key string, ch store.Channel,
 			temporal.ApplicationErrorOptions{NextRetryDelay: delay})
 	}
 	return err
+}
+
+// lease takes the post's lease (one attempt per business key at a time:
+// two attempts can never both read back "not posted" and both post) and
+// one of the channel's slots. Without them the attempt waits and retries.
+func (a *Activities) lease(ctx context.Context, key, channelID string) (func(), error) {
+	holder := key
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		holder = fmt.Sprintf("%s/%s/%d", info.WorkflowExecution.ID, info.ActivityID, info.Attempt)
+	}
+	release := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.Store.ReleaseLeases(rctx, holder); err != nil {
+			a.logger().Warn("release publish leases", "holder", holder, "error", err)
+		}
+	}
+	busy := func(what string) error {
+		release()
+		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("%s is busy; retrying shortly", what), ErrTypeBusy,
+			temporal.ApplicationErrorOptions{NextRetryDelay: 2 * time.Second})
+	}
+	ok, err := a.Store.AcquireLease(ctx, "post:"+key, holder, leaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, busy("another attempt at " + key)
+	}
+	slots := a.PerChannel
+	if slots <= 0 {
+		slots = 2
+	}
+	for i := 0; i < slots; i++ {
+		ok, err := a.Store.AcquireLease(ctx, fmt.Sprintf("channel:%s:%d", channelID, i), holder, leaseTTL)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		if ok {
+			stop := a.renewing(ctx, holder)
+			return func() { stop(); release() }, nil
+		}
+	}
+	return nil, busy("channel " + channelID)
+}
+
+// renewing keeps holder's leases alive until stop is called.
+func (a *Activities) renewing(ctx context.Context, holder string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(leaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.Store.RenewLeases(ctx, holder, leaseTTL); err != nil && ctx.Err() == nil {
+					a.logger().Warn("renew publish leases", "holder", holder, "error", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // heartbeatInterval is how often a running activity tells Temporal it is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -254,4 +255,34 @@ func TestBuildReportSumsSandboxEngagement(t *testing.T) {
 	var stored activities.Report
 	require.NoError(t, json.Unmarshal(raw, &stored))
 	require.Equal(t, rep.Impressions, stored.Impressions)
+}
+
+func TestPublishWaitsForLeases(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := input("one at a time")
+	ok, err := f.store.AcquireLease(ctx, "post:"+in.Key(), "someone-else", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = f.publish(t, in)
+	require.Equal(t, activities.ErrTypeBusy, appType(err), "another attempt at the same post is in flight: %v", err)
+	require.False(t, isNonRetryable(err))
+	require.Empty(t, f.posts(t, "demo_news"))
+	require.NoError(t, f.store.ReleaseLeases(ctx, "someone-else"))
+
+	// Both channel slots taken: the attempt waits too.
+	for i := 0; i < 2; i++ {
+		_, err := f.store.AcquireLease(ctx, fmt.Sprintf("channel:ch_demo_news:%d", i), "busy-campaign", time.Minute)
+		require.NoError(t, err)
+	}
+	_, err = f.publish(t, in)
+	require.Equal(t, activities.ErrTypeBusy, appType(err))
+	require.NoError(t, f.store.ReleaseLeases(ctx, "busy-campaign"))
+
+	_, err = f.publish(t, in)
+	require.NoError(t, err)
+	require.Len(t, f.posts(t, "demo_news"), 1)
+	var n int
+	require.NoError(t, f.store.Pool().QueryRow(ctx, `SELECT count(*) FROM publish_leases`).Scan(&n))
+	require.Zero(t, n, "leases are released after the attempt")
 }

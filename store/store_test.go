@@ -153,3 +153,26 @@ func TestSeedDemoKeepsTokens(t *testing.T) {
 	_, err = s.Sandbox().AccountByTokenHash(ctx, sandbox.HashToken(after["token"]))
 	require.NoError(t, err, "the channel's token opens its sandbox account")
 }
+
+func TestLeases(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ok, err := s.AcquireLease(ctx, "key:a", "h1", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = s.AcquireLease(ctx, "key:a", "h2", time.Minute)
+	require.NoError(t, err)
+	require.False(t, ok, "held by another")
+	ok, err = s.AcquireLease(ctx, "key:a", "h1", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok, "re-entrant for its holder")
+	require.NoError(t, s.ReleaseLeases(ctx, "h1"))
+	ok, err = s.AcquireLease(ctx, "key:a", "h2", 10*time.Millisecond)
+	require.NoError(t, err)
+	require.True(t, ok, "free after release")
+	_, err = s.Pool().Exec(ctx, `UPDATE publish_leases SET expires_at = now() - interval '1 second'`)
+	require.NoError(t, err)
+	ok, err = s.AcquireLease(ctx, "key:a", "h3", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok, "an expired lease is taken over: its holder died")
+}
