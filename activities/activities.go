@@ -32,7 +32,7 @@ type Activities struct {
 	// campaigns firing at the same minute should queue, not trip limits.
 	PerChannel int
 	Log        *slog.Logger
-	Now       func() time.Time
+	Now        func() time.Time
 }
 
 func (a *Activities) now() time.Time {

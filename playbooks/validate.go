@@ -233,9 +233,13 @@ func (v *validator) content(field string, cs *ContentStep) {
 		}
 	}
 	for i, l := range cs.Links {
+		f := fmt.Sprintf("%s.links[%d]", field, i)
 		if !strings.HasPrefix(l, "https://") && !strings.HasPrefix(l, "http://") && !strings.HasPrefix(l, "{{") {
-			f := fmt.Sprintf("%s.links[%d]", field, i)
 			c.add(v.at(f, cs.Pos), f, "links start with https:// or http://, got %q", l)
+		}
+		if strings.Contains(l, "{{") {
+			// Render fills links in like the template, and fails the same way.
+			v.template(f, cs.Pos, l)
 		}
 	}
 }
