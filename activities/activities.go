@@ -27,7 +27,7 @@ type Activities struct {
 	Store     *store.Store
 	Platforms platforms.Registry
 	Checker   ContentChecker
-	// PerChannel caps concurrent platform calls per channel (default 2):
+	// PerChannel caps concurrent platform calls per channel (default 4):
 	// networks throttle bursts from one account, and a brand's many
 	// campaigns firing at the same minute should queue, not trip limits.
 	PerChannel int
@@ -56,7 +56,7 @@ const (
 
 // leaseTTL is how long a publish lease lasts without renewal; heartbeats
 // renew it, so only a dead worker's lease runs out.
-const leaseTTL = 15 * time.Second
+const leaseTTL = 6 * time.Second
 
 // PublishInput names what to post where. It carries ids and text, never
 // credentials.
@@ -248,7 +248,7 @@ func (a *Activities) lease(ctx context.Context, key, channelID string) (func(), 
 	}
 	slots := a.PerChannel
 	if slots <= 0 {
-		slots = 2
+		slots = 4
 	}
 	for i := 0; i < slots; i++ {
 		ok, err := a.Store.AcquireLease(ctx, fmt.Sprintf("channel:%s:%d", channelID, i), holder, leaseTTL)

@@ -270,8 +270,8 @@ func TestPublishWaitsForLeases(t *testing.T) {
 	require.Empty(t, f.posts(t, "demo_news"))
 	require.NoError(t, f.store.ReleaseLeases(ctx, "someone-else"))
 
-	// Both channel slots taken: the attempt waits too.
-	for i := 0; i < 2; i++ {
+	// Every channel slot taken: the attempt waits too.
+	for i := 0; i < 4; i++ {
 		_, err := f.store.AcquireLease(ctx, fmt.Sprintf("channel:ch_demo_news:%d", i), "busy-campaign", time.Minute)
 		require.NoError(t, err)
 	}

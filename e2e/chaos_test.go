@@ -64,7 +64,7 @@ func newChaosEnv(t *testing.T, lateRatio float64) *chaosEnv {
 	e.pg, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg")})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.pg.Stop() })
-	e.temporal, err = devstack.StartTemporal(ctx, devstack.TemporalOptions{UIPort: -1, SearchAttributes: workflows.SearchAttributes(), Log: log})
+	e.temporal, err = devstack.StartTemporal(ctx, devstack.TemporalOptions{Dir: filepath.Join(dir, "temporal"), UIPort: -1, SearchAttributes: workflows.SearchAttributes(), Log: log})
 	require.NoError(t, err)
 	t.Cleanup(e.temporal.Stop)
 
@@ -118,6 +118,17 @@ func newChaosEnv(t *testing.T, lateRatio float64) *chaosEnv {
 	return e
 }
 
+// workerLog receives the workers' logs; CMO_CHAOS_LOG names a file for them.
+var workerLog io.Writer = io.Discard
+
+func init() {
+	if p := os.Getenv("CMO_CHAOS_LOG"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			workerLog = f
+		}
+	}
+}
+
 // workerProc is a `cmo worker` child process.
 type workerProc struct {
 	cmd  *exec.Cmd
@@ -132,9 +143,9 @@ func (e *chaosEnv) startWorker() *workerProc {
 		config.EnvSecretKey+"="+e.key,
 		config.EnvSandboxURL+"="+e.proxyURL,
 		config.EnvPlatformTimeout+"=1s",
-		config.EnvLogLevel+"=error",
+		config.EnvLogLevel+"="+envOr("CMO_CHAOS_LOG_LEVEL", "error"),
 	)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.Stdout, cmd.Stderr = io.Discard, workerLog
 	require.NoError(e.t, cmd.Start())
 	w := &workerProc{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(w.done) }()
@@ -149,10 +160,12 @@ func (w *workerProc) kill() {
 // TestChaosWorkersKilledWhilePublishing launches campaigns whose posts go
 // through a platform that sometimes times out after accepting, while
 // worker processes are SIGKILLed at random moments. Every intended post
-// must exist exactly once. CMO_CHAOS_CAMPAIGNS and CMO_CHAOS_KILLS size it.
+// must exist exactly once. CMO_CHAOS_CAMPAIGNS and CMO_CHAOS_SECONDS size it.
 func TestChaosWorkersKilledWhilePublishing(t *testing.T) {
 	campaigns := envInt("CMO_CHAOS_CAMPAIGNS", 50)
-	minKills := envInt("CMO_CHAOS_KILLS", 10)
+	// Campaigns are launched evenly over this many seconds while workers
+	// die, so kills land mid-publish rather than after the work is done.
+	spread := time.Duration(envInt("CMO_CHAOS_SECONDS", 8)) * time.Second
 	e := newChaosEnv(t, 0.2)
 	a := api{t: t, base: e.apiURL}
 
@@ -170,23 +183,27 @@ func TestChaosWorkersKilledWhilePublishing(t *testing.T) {
 	ids := make([]string, campaigns)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("chaos-%s-%d", runID, i)
-		code, body := a.do("POST", "/v1/campaigns", map[string]any{
-			"id": ids[i], "brand": "demo", "playbook": "first-campaign", "author": "marta",
-			"params": map[string]any{"product": "Chaos Blend " + ids[i]},
-		})
-		require.Equal(t, 201, code, body)
-		code, body = a.do("POST", "/v1/campaigns/"+ids[i]+"/approvals", map[string]any{"decision": "approve", "actor": "jordi"})
-		require.Equal(t, 200, code, body)
 	}
-
-	// Kill a random worker every 0.2–1.5 s and start a replacement, until
-	// every campaign has finished and enough kills happened.
 	finished := make(chan struct{})
-	var kills atomic.Int64
 	go func() {
 		defer close(finished)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
+		for i, id := range ids {
+			time.Sleep(spread / time.Duration(campaigns)) // pacing the launches, not synchronising
+			code, body := a.do("POST", "/v1/campaigns", map[string]any{
+				"id": id, "brand": "demo", "playbook": "first-campaign", "author": "marta",
+				"params": map[string]any{"product": "Chaos Blend " + id},
+			})
+			if code != 201 {
+				t.Errorf("launch %d: %d %v", i, code, body)
+				return
+			}
+			if code, body = a.do("POST", "/v1/campaigns/"+id+"/approvals", map[string]any{"decision": "approve", "actor": "jordi"}); code != 200 {
+				t.Errorf("approve %d: %d %v", i, code, body)
+				return
+			}
+		}
 		for _, id := range ids {
 			var res workflows.CampaignResult
 			if err := e.client.GetWorkflow(ctx, workflows.CampaignWorkflowID(id), "").Get(ctx, &res); err != nil {
@@ -194,25 +211,26 @@ func TestChaosWorkersKilledWhilePublishing(t *testing.T) {
 			}
 		}
 	}()
-	done := false
-	for !done || kills.Load() < int64(minKills) {
+
+	// Kill a random worker every 0.2–1.5 s and start a replacement, for as
+	// long as campaigns are running.
+	kills := 0
+	for running := true; running; {
 		select {
 		case <-finished:
-			done = true
+			running = false
+			continue
 		case <-time.After(time.Duration(200+rand.IntN(1300)) * time.Millisecond):
-		}
-		if done && kills.Load() >= int64(minKills) {
-			break
 		}
 		mu.Lock()
 		i := rand.IntN(len(workers))
 		workers[i].kill()
 		workers[i] = e.startWorker()
 		mu.Unlock()
-		kills.Add(1)
+		kills++
 	}
-	<-finished
-	t.Logf("%d campaigns, %d worker kills, %d posts accepted then answered too late", campaigns, kills.Load(), e.accepted.Load())
+	t.Logf("%d campaigns, %d worker kills while publishing, %d posts accepted then answered too late", campaigns, kills, e.accepted.Load())
+	require.GreaterOrEqual(t, kills, 3, "the run was too short to kill anything mid-publish")
 
 	// Exactly once: each campaign's text on each channel, once.
 	ctx := context.Background()
@@ -241,6 +259,13 @@ func TestChaosWorkersKilledWhilePublishing(t *testing.T) {
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
 		return v
 	}
 	return def

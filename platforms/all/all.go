@@ -8,8 +8,12 @@ import (
 
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/platforms/bluesky"
+	"github.com/cmo-dev/cmo/platforms/linkedin"
 	"github.com/cmo-dev/cmo/platforms/mastodon"
+	"github.com/cmo-dev/cmo/platforms/meta"
 	"github.com/cmo-dev/cmo/platforms/sandbox"
+	"github.com/cmo-dev/cmo/platforms/webhook"
+	"github.com/cmo-dev/cmo/platforms/x"
 )
 
 // Options configures the connectors.
@@ -28,9 +32,17 @@ func Registry(o Options) platforms.Registry {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	// X and LinkedIn app credentials (for refreshing tokens) come from each
+	// channel's secrets (client_id, client_secret): one cmo can serve
+	// brands that registered their own apps.
 	return platforms.Registry{
-		sandbox.Platform:  sandbox.NewClient(o.SandboxURL, hc),
-		mastodon.Platform: mastodon.New(hc),
-		bluesky.Platform:  bluesky.New(hc),
+		sandbox.Platform:       sandbox.NewClient(o.SandboxURL, hc),
+		mastodon.Platform:      mastodon.New(hc),
+		bluesky.Platform:       bluesky.New(hc),
+		x.Platform:             x.New(hc, "", ""),
+		linkedin.Platform:      linkedin.New(hc, "", ""),
+		meta.FacebookPlatform:  meta.NewFacebook(hc),
+		meta.InstagramPlatform: meta.NewInstagram(hc),
+		webhook.Platform:       webhook.New(hc),
 	}
 }
