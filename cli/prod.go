@@ -71,6 +71,46 @@ func sandboxURL(cfg config.Config) string {
 	return "http://127.0.0.1:8080/sandbox"
 }
 
+// peers are what server and worker connect to at start.
+type peers struct {
+	cfg      config.Config
+	log      *slog.Logger
+	box      *sealbox.Box
+	pool     *pgxpool.Pool
+	temporal client.Client
+}
+
+func (p *peers) close() {
+	p.temporal.Close()
+	p.pool.Close()
+}
+
+// connectPeers reads the configuration and connects to PostgreSQL and
+// Temporal, waiting for both. needKey makes a missing secret key an error.
+func connectPeers(cmd *cobra.Command, needKey bool) (*peers, error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if needKey && cfg.SecretKey == nil {
+		return nil, fmt.Errorf("%s is not set: the worker needs it to open channel credentials", config.EnvSecretKey)
+	}
+	p := &peers{cfg: cfg, log: newLogger(cmd.ErrOrStderr(), cfg.LogLevel)}
+	if cfg.SecretKey != nil {
+		if p.box, err = sealbox.New(cfg.SecretKey); err != nil {
+			return nil, err
+		}
+	}
+	if p.pool, err = connectPostgres(cmd.Context(), cfg, p.log); err != nil {
+		return nil, err
+	}
+	if p.temporal, err = dialTemporal(cmd.Context(), cfg, p.log); err != nil {
+		p.pool.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
 func newMigrateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
@@ -103,30 +143,15 @@ func newServerCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := config.FromEnv()
+			p, err := connectPeers(cmd, false)
 			if err != nil {
 				return err
 			}
-			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel)
-			pool, err := connectPostgres(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			c, err := dialTemporal(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer p.close()
+			cfg, log, pool, c, box := p.cfg, p.log, p.pool, p.temporal, p.box
 			lib, err := playbooks.Load(cfg.PlaybooksDir)
 			if err != nil {
 				return fmt.Errorf("load playbooks: %w", err)
-			}
-			var box *sealbox.Box
-			if cfg.SecretKey != nil {
-				if box, err = sealbox.New(cfg.SecretKey); err != nil {
-					return err
-				}
 			}
 			api := server.New(server.Deps{Store: store.New(pool, box), Temporal: c, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log, Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)})})
@@ -157,28 +182,12 @@ func newWorkerCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := config.FromEnv()
+			p, err := connectPeers(cmd, true)
 			if err != nil {
 				return err
 			}
-			if cfg.SecretKey == nil {
-				return fmt.Errorf("%s is not set: the worker needs it to open channel credentials", config.EnvSecretKey)
-			}
-			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel)
-			box, err := sealbox.New(cfg.SecretKey)
-			if err != nil {
-				return err
-			}
-			pool, err := connectPostgres(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			c, err := dialTemporal(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer p.close()
+			cfg, log, pool, c, box := p.cfg, p.log, p.pool, p.temporal, p.box
 			if err := tclient.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
 				return err
 			}

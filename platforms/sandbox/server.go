@@ -148,19 +148,29 @@ func (s *Server) auth(r *http.Request) (Account, bool, error) {
 	return acct, err == nil, err
 }
 
+// authed answers 401 (or 503) itself when the request carries no valid
+// token, as Mastodon does, and reports whether the handler may go on.
+func (s *Server) authed(w http.ResponseWriter, r *http.Request) (Account, bool) {
+	acct, ok, err := s.auth(r)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return Account{}, false
+	}
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "The access token is invalid")
+		return Account{}, false
+	}
+	return acct, true
+}
+
 type createRequest struct {
 	Status      string `json:"status"`
 	InReplyToID string `json:"in_reply_to_id"`
 }
 
 func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
-	acct, ok, err := s.auth(r)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
-		return
-	}
+	acct, ok := s.authed(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "The access token is invalid")
 		return
 	}
 	var req createRequest
@@ -263,13 +273,8 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteStatus(w http.ResponseWriter, r *http.Request) {
-	acct, ok, err := s.auth(r)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
-		return
-	}
+	acct, ok := s.authed(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "The access token is invalid")
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -288,13 +293,8 @@ func (s *Server) deleteStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
-	acct, ok, err := s.auth(r)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
-		return
-	}
+	acct, ok := s.authed(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "The access token is invalid")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": acct.Handle, "acct": acct.Handle, "username": acct.Handle, "followers_count": acct.Followers})
