@@ -1,5 +1,5 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test bench build
+.PHONY: dev test bench chaos build
 
 dev:
 	scripts/dev.sh $(ARGS)
@@ -12,3 +12,6 @@ build:
 
 bench:
 	scripts/bench.sh
+
+chaos:
+	scripts/chaos.sh

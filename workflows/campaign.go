@@ -168,7 +168,7 @@ func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
 	if in.Plan == nil {
 		return CampaignResult{}, temporal.NewNonRetryableApplicationError("campaign input has no plan", "BadInput", nil)
 	}
-	r := &campaignRun{in: in, started: workflow.Now(ctx), results: map[string]rules.StepResult{}, booting: true,
+	r := &campaignRun{in: in, started: workflow.Now(ctx), results: map[string]rules.StepResult{}, booting: true, progs: map[string]*rules.Program{},
 		substitute: map[string]string{}, state: CampaignState{
 			CampaignID: in.CampaignID, Brand: in.Brand, Playbook: in.Plan.Name, PlaybookHash: in.Plan.Hash,
 			Title: in.Plan.DisplayTitle(), Content: map[string]ContentState{}, Approvals: []ApprovalResult{}, Posts: []Post{},
@@ -190,6 +190,8 @@ type campaignRun struct {
 	in      CampaignInput
 	state   CampaignState
 	started time.Time
+	// progs are this run's compiled conditions, by source.
+	progs map[string]*rules.Program
 	// results feed later conditions (steps.review.decision).
 	results map[string]rules.StepResult
 	// iteration counts the runs of the innermost repeat (0 outside one).
@@ -264,7 +266,15 @@ func (r *campaignRun) env(ctx workflow.Context) rules.CampaignEnv {
 }
 
 func (r *campaignRun) holds(ctx workflow.Context, e playbooks.Expr) (bool, error) {
-	return rules.Eval(e.Src, rules.Campaign, r.env(ctx))
+	p, ok := r.progs[e.Src]
+	if !ok {
+		var err error
+		if p, err = rules.Cached(e.Src, rules.Campaign); err != nil {
+			return false, err
+		}
+		r.progs[e.Src] = p
+	}
+	return p.EvalBool(r.env(ctx))
 }
 
 func (r *campaignRun) runStep(ctx workflow.Context, s *playbooks.Step) error {
