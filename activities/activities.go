@@ -66,6 +66,8 @@ type PublishInput struct {
 	ChannelID   string `json:"channel_id"`
 	Text        string `json:"text"`
 	ContentHash string `json:"content_hash"`
+	// Media are attachments by URL (never credentials).
+	Media []platforms.Media `json:"media,omitempty"`
 }
 
 // Key is the business key of a post: one campaign step posts at most once
@@ -125,6 +127,11 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 	if err != nil {
 		return PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
 	}
+	if lim, ok := contentcheck.Limits(ch.Platform); ok && lim.MaxMedia > 0 && len(in.Media) > lim.MaxMedia {
+		msg := fmt.Sprintf("%s (%s) takes at most %d attachments; this post has %d", ch.Name, ch.Platform, lim.MaxMedia, len(in.Media))
+		_ = a.Store.LedgerFailure(ctx, in.Key(), msg, true)
+		return PublishResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypePermanent, nil)
+	}
 	if lim, ok := contentcheck.Limits(ch.Platform); ok && lim.MaxChars > 0 {
 		// Refuse here, naming the channel and the limit, rather than send
 		// a post the platform will refuse with its own wording.
@@ -159,7 +166,7 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 		}
 	}
 
-	pub, err := conn.Publish(ctx, acct, platforms.Post{Text: in.Text, IdempotencyKey: idempotencyKey(in.Key())})
+	pub, err := conn.Publish(ctx, acct, platforms.Post{Text: in.Text, IdempotencyKey: idempotencyKey(in.Key()), Media: in.Media})
 	if err != nil {
 		return PublishResult{}, a.classify(ctx, in.Key(), ch, err)
 	}

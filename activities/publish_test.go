@@ -286,3 +286,15 @@ func TestPublishWaitsForLeases(t *testing.T) {
 	require.NoError(t, f.store.Pool().QueryRow(ctx, `SELECT count(*) FROM publish_leases`).Scan(&n))
 	require.Zero(t, n, "leases are released after the attempt")
 }
+
+func TestPublishRefusesTooManyAttachments(t *testing.T) {
+	f := newFixture(t)
+	in := input("five pictures")
+	for i := 0; i < 5; i++ {
+		in.Media = append(in.Media, platforms.Media{URL: fmt.Sprintf("https://cdn.example/%d.png", i)})
+	}
+	_, err := f.publish(t, in)
+	require.True(t, isNonRetryable(err), "%v", err)
+	require.Contains(t, err.Error(), "sandbox-news (sandbox) takes at most 4 attachments; this post has 5")
+	require.Empty(t, f.posts(t, "demo_news"))
+}

@@ -42,6 +42,16 @@ type Post struct {
 	// to drop a repeated request.
 	IdempotencyKey string
 	InReplyTo      string
+	// Media are images or videos to attach, by URL; each connector fetches
+	// them (FetchMedia) and uploads them the way its platform wants.
+	Media []Media
+}
+
+// Media is one attachment.
+type Media struct {
+	URL string `json:"url"`
+	// Alt is the description shown to people who cannot see it.
+	Alt string `json:"alt,omitempty"`
 }
 
 // Published is the platform's receipt for a post.

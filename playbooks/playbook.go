@@ -153,8 +153,16 @@ type ContentStep struct {
 	Variants map[string]string `yaml:"variants" json:"variants,omitempty"`
 	Hashtags []string          `yaml:"hashtags" json:"hashtags,omitempty"`
 	Links    []string          `yaml:"links" json:"links,omitempty"`
-	Media    []string          `yaml:"media" json:"media,omitempty"`
+	Media    []MediaRef        `yaml:"media" json:"media,omitempty"`
 	Channels []string          `yaml:"channels" json:"channels"`
+}
+
+// MediaRef is an image or video attached to content, by URL (a template
+// over the parameters), with its description for people who cannot see it.
+type MediaRef struct {
+	Pos Pos    `yaml:"-" json:"-"`
+	URL string `yaml:"url" json:"url"`
+	Alt string `yaml:"alt" json:"alt,omitempty"`
 }
 
 // CheckStep is the quality gate on drafted content: platform limits,

@@ -251,3 +251,27 @@ func TestParseDuration(t *testing.T) {
 		require.Error(t, err, in)
 	}
 }
+
+func TestMediaAreRenderedAndHashed(t *testing.T) {
+	cs := &ContentStep{Template: "{{.product}} is here", Media: []MediaRef{{URL: "https://cdn.example/{{.product}}.jpg", Alt: "a cup"}}}
+	targets := []Target{{ID: "c1", Name: "news", Platform: "mastodon"}}
+	rs, err := Render(cs, map[string]any{"product": "brew"}, targets)
+	require.NoError(t, err)
+	require.Equal(t, []MediaRef{{URL: "https://cdn.example/brew.jpg", Alt: "a cup"}}, rs[0].Media)
+	noMedia, err := Render(&ContentStep{Template: cs.Template}, map[string]any{"product": "brew"}, targets)
+	require.NoError(t, err)
+	require.NotEqual(t, ContentHash(noMedia), ContentHash(rs), "attachments are part of what is approved")
+
+	_, err = Parse("m.yaml", []byte(`apiVersion: cmo/v1
+kind: Campaign
+name: m
+steps:
+  - id: d
+    content:
+      template: hi
+      channels: [mastodon]
+      media:
+        - {url: "ftp://x/y.png", alt: nope}
+`))
+	require.ErrorContains(t, err, "m.yaml:10:11: steps[0].content.media[0].url: media are given by an https:// or http:// URL")
+}

@@ -15,6 +15,8 @@ type Rendered struct {
 	Channel   string `json:"channel"`
 	Platform  string `json:"platform"`
 	Text      string `json:"text"`
+	// Media are the attachments, URLs rendered.
+	Media []MediaRef `json:"media,omitempty"`
 }
 
 // Target is a resolved channel that content is rendered for.
@@ -66,7 +68,19 @@ func Render(cs *ContentStep, params map[string]any, targets []Target) ([]Rendere
 			}
 			text += "\n\n" + strings.Join(tags, " ")
 		}
-		out = append(out, Rendered{ChannelID: t.ID, Channel: t.Name, Platform: t.Platform, Text: text})
+		var media []MediaRef
+		for _, m := range cs.Media {
+			mt, err := template.New("media").Option("missingkey=error").Parse(m.URL)
+			if err != nil {
+				return nil, fmt.Errorf("parse media URL: %w", err)
+			}
+			var mb strings.Builder
+			if err := mt.Execute(&mb, params); err != nil {
+				return nil, fmt.Errorf("render media URL for %s: %w", t.Name, err)
+			}
+			media = append(media, MediaRef{URL: strings.TrimSpace(mb.String()), Alt: m.Alt})
+		}
+		out = append(out, Rendered{ChannelID: t.ID, Channel: t.Name, Platform: t.Platform, Text: text, Media: media})
 	}
 	return out, nil
 }
@@ -79,6 +93,11 @@ func ContentHash(rs []Rendered) string {
 	h := sha256.New()
 	for _, r := range sorted {
 		fmt.Fprintf(h, "%s\x00%d\x00%s\x00", r.ChannelID, len(r.Text), r.Text)
+		// Attachments are part of what is approved; posts without any
+		// hash as they always did.
+		for _, m := range r.Media {
+			fmt.Fprintf(h, "m\x00%s\x00%s\x00", m.URL, m.Alt)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

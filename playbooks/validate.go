@@ -242,6 +242,15 @@ func (v *validator) content(field string, cs *ContentStep) {
 			v.template(f, cs.Pos, l)
 		}
 	}
+	for i, m := range cs.Media {
+		f := fmt.Sprintf("%s.media[%d].url", field, i)
+		if !strings.HasPrefix(m.URL, "https://") && !strings.HasPrefix(m.URL, "http://") && !strings.HasPrefix(m.URL, "{{") {
+			c.add(m.Pos, f, "media are given by an https:// or http:// URL, got %q", m.URL)
+		}
+		if strings.Contains(m.URL, "{{") {
+			v.template(f, m.Pos, m.URL)
+		}
+	}
 }
 
 func (v *validator) approval(field string, a *ApprovalStep) {

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cmo-dev/cmo/activities"
+	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/rules"
 )
@@ -282,8 +283,12 @@ func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
 				NonRetryableErrorTypes: []string{activities.ErrTypePermanent, activities.ErrTypeAuth, activities.ErrTypeNotFound},
 			},
 		})
+		var media []platforms.Media
+		for _, m := range rd.Media {
+			media = append(media, platforms.Media{URL: m.URL, Alt: m.Alt})
+		}
 		f := workflow.ExecuteActivity(actx, acts.Publish, activities.PublishInput{
-			CampaignID: r.in.CampaignID, StepID: key, ChannelID: t.ID, Text: rd.Text, ContentHash: cs.Hash,
+			CampaignID: r.in.CampaignID, StepID: key, ChannelID: t.ID, Text: rd.Text, ContentHash: cs.Hash, Media: media,
 		})
 		started = append(started, pending{target: t, future: f})
 	}

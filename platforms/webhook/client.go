@@ -50,6 +50,8 @@ type EventData struct {
 	Text           string `json:"text,omitempty"`
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	InReplyTo      string `json:"in_reply_to,omitempty"`
+	// Media are the post's attachments by URL, for the receiver to fetch.
+	Media []platforms.Media `json:"media,omitempty"`
 }
 
 // Client is the webhook connector. A channel brings Config["url"], the
@@ -89,7 +91,7 @@ func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platform
 	}
 	now := c.now().UTC()
 	ev := Event{Type: EventPostCreated, Timestamp: now, Data: EventData{
-		ChannelID: acct.ChannelID, Text: p.Text, IdempotencyKey: p.IdempotencyKey, InReplyTo: p.InReplyTo,
+		ChannelID: acct.ChannelID, Text: p.Text, IdempotencyKey: p.IdempotencyKey, InReplyTo: p.InReplyTo, Media: p.Media,
 	}}
 	if err := c.deliver(ctx, acct, id, ev); err != nil {
 		return platforms.Published{}, fmt.Errorf("deliver %s to %s: %w", EventPostCreated, acct.ChannelID, err)
