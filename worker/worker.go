@@ -23,5 +23,6 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 // or a test environment).
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Campaign, workflow.RegisterOptions{Name: workflows.CampaignWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Crisis, workflow.RegisterOptions{Name: workflows.CrisisWorkflow})
 	r.RegisterActivity(acts)
 }

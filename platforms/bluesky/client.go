@@ -92,6 +92,8 @@ type postRecord struct {
 	CreatedAt string    `json:"createdAt"`
 	Facets    []facet   `json:"facets,omitempty"`
 	Reply     *replyRef `json:"reply,omitempty"`
+	// Embed is app.bsky.embed.images when the post has images.
+	Embed *imagesEmbedRecord `json:"embed,omitempty"`
 }
 
 // Publish creates an app.bsky.feed.post record and returns its at:// URI
@@ -99,11 +101,19 @@ type postRecord struct {
 // (p.InReplyTo, an at:// URI or a bsky.app address) references both its
 // parent and its thread's root, as the post lexicon requires.
 //
+// p.Media are fetched and checked first (at most 4 images of at most
+// 1,000,000 bytes each, no video), then uploaded with uploadBlob and
+// embedded as app.bsky.embed.images with their alt texts.
+//
 // Bluesky has no idempotency key: after an unknown outcome the caller
 // finds a post that did go out with Recent.
 func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platforms.Post) (platforms.Published, error) {
 	if err := checkLength(p.Text); err != nil {
 		return platforms.Published{}, err
+	}
+	imgs, err := c.fetchImages(ctx, p.Media)
+	if err != nil {
+		return platforms.Published{}, fmt.Errorf("publish to %s: %w", who(acct), err)
 	}
 	k, err := c.connect(ctx, acct)
 	if err != nil {
@@ -116,6 +126,11 @@ func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platform
 	}
 	if p.InReplyTo != "" {
 		if rec.Reply, err = k.replyTo(ctx, p.InReplyTo); err != nil {
+			return platforms.Published{}, fmt.Errorf("publish to %s: %w", who(acct), err)
+		}
+	}
+	if len(imgs) > 0 {
+		if rec.Embed, err = k.embedImages(ctx, imgs); err != nil {
 			return platforms.Published{}, fmt.Errorf("publish to %s: %w", who(acct), err)
 		}
 	}

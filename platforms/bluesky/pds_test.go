@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +49,7 @@ type pds struct {
 	calls     map[string]int // by NSID
 	requests  int
 	creates   []capturedCreate
+	blobs     []capturedBlob
 	logins    []map[string]string
 	listQuery []string
 }
@@ -64,6 +66,12 @@ type pdsRecord struct {
 	reposts    int64
 	replies    int64
 	collection string
+}
+
+type capturedBlob struct {
+	ContentType string
+	Data        []byte
+	CID         string
 }
 
 type capturedCreate struct {
@@ -96,6 +104,7 @@ func newPDS(t *testing.T) *pds {
 	mux.HandleFunc("GET /xrpc/com.atproto.server.getSession", p.authed(p.getSession))
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", p.authed(p.createRecord))
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.deleteRecord", p.authed(p.deleteRecord))
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.uploadBlob", p.authed(p.uploadBlob))
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.listRecords", p.listRecords)
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", p.getRecord)
 	mux.HandleFunc("GET /xrpc/com.atproto.identity.resolveHandle", p.resolveHandle)
@@ -266,6 +275,10 @@ func (p *pds) createRecord(w http.ResponseWriter, r *http.Request, did string) {
 		writeError(w, http.StatusBadRequest, "InvalidRequest", "Invalid repo")
 		return
 	}
+	if msg := p.validateEmbed(in.Record); msg != "" {
+		writeError(w, http.StatusBadRequest, "InvalidRequest", msg)
+		return
+	}
 	if msg := validatePost(in.Collection, in.Record); msg != "" {
 		writeError(w, http.StatusBadRequest, "InvalidRequest", msg)
 		return
@@ -324,6 +337,71 @@ func validatePost(collection string, raw json.RawMessage) string {
 	}
 	if rec.Reply != nil && (rec.Reply.Root.URI == "" || rec.Reply.Root.CID == "" || rec.Reply.Parent.URI == "" || rec.Reply.Parent.CID == "") {
 		return "Invalid app.bsky.feed.post record: Record/reply must have uri and cid for root and parent"
+	}
+	return ""
+}
+
+// uploadBlob stores the request body as a blob of the Content-Type it was
+// sent with (lexicon com.atproto.repo.uploadBlob: input */*, output
+// {blob}).
+func (p *pds) uploadBlob(w http.ResponseWriter, r *http.Request, _ string) {
+	ctype := r.Header.Get("Content-Type")
+	data, err := io.ReadAll(r.Body)
+	if err != nil || ctype == "" || len(data) == 0 {
+		writeError(w, http.StatusBadRequest, "InvalidRequest", "Request has no blob")
+		return
+	}
+	cid := "bafkrei" + cidOf(data)[7:]
+	p.mu.Lock()
+	p.blobs = append(p.blobs, capturedBlob{ContentType: ctype, Data: data, CID: cid})
+	p.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"blob": map[string]any{
+		"$type": "blob", "ref": map[string]string{"$link": cid}, "mimeType": ctype, "size": len(data),
+	}})
+}
+
+// validateEmbed checks an app.bsky.embed.images embed: 1 to 4 images,
+// each with an alt and a blob this PDS holds.
+func (p *pds) validateEmbed(raw json.RawMessage) string {
+	var rec struct {
+		Embed *struct {
+			Type   string `json:"$type"`
+			Images []struct {
+				Alt   *string `json:"alt"`
+				Image struct {
+					Type string `json:"$type"`
+					Ref  struct {
+						Link string `json:"$link"`
+					} `json:"ref"`
+					MimeType string `json:"mimeType"`
+					Size     int    `json:"size"`
+				} `json:"image"`
+			} `json:"images"`
+		} `json:"embed"`
+	}
+	if json.Unmarshal(raw, &rec) != nil || rec.Embed == nil {
+		return ""
+	}
+	e := rec.Embed
+	if e.Type != "app.bsky.embed.images" {
+		return "Invalid app.bsky.feed.post record: Record/embed $type is not supported here"
+	}
+	if len(e.Images) == 0 || len(e.Images) > 4 {
+		return "Invalid app.bsky.feed.post record: Record/embed/images must not be longer than 4 elements"
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, img := range e.Images {
+		if img.Alt == nil {
+			return fmt.Sprintf("Invalid app.bsky.feed.post record: Record/embed/images/%d must have the property \"alt\"", i)
+		}
+		found := false
+		for _, b := range p.blobs {
+			found = found || (b.CID == img.Image.Ref.Link && b.ContentType == img.Image.MimeType && len(b.Data) == img.Image.Size)
+		}
+		if img.Image.Type != "blob" || !found {
+			return fmt.Sprintf("Could not find blob: %s", img.Image.Ref.Link)
+		}
 	}
 	return ""
 }

@@ -66,8 +66,15 @@ var authErrors = map[string]bool{
 	"AccountDeactivated": true, "AuthFactorTokenRequired": true, "AuthenticationRequired": true,
 }
 
+// rawInput is a procedure's input sent as it is rather than as JSON (the
+// bytes of a blob for com.atproto.repo.uploadBlob).
+type rawInput struct {
+	data     []byte
+	mimeType string
+}
+
 // xrpc calls one XRPC method: a query (GET) with params or a procedure
-// (POST) with a JSON body. bearer may be empty for public methods. Error
+// (POST) with a JSON body, or raw bytes when in is a rawInput. bearer may be empty for public methods. Error
 // responses come back as *apiError, network failures as they are.
 func (c *Client) xrpc(ctx context.Context, base, method, nsid string, q url.Values, in any, bearer string, out any) error {
 	u := base + "/xrpc/" + nsid
@@ -75,19 +82,24 @@ func (c *Client) xrpc(ctx context.Context, base, method, nsid string, q url.Valu
 		u += "?" + q.Encode()
 	}
 	var body io.Reader
-	if in != nil {
+	ctype := ""
+	switch v := in.(type) {
+	case nil:
+	case rawInput:
+		body, ctype = bytes.NewReader(v.data), v.mimeType
+	default:
 		raw, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode %s input: %w", nsid, err)
 		}
-		body = bytes.NewReader(raw)
+		body, ctype = bytes.NewReader(raw), "application/json"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
 	if bearer != "" {

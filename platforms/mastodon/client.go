@@ -8,6 +8,7 @@
 package mastodon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -62,17 +63,50 @@ func New(hc *http.Client) *Client {
 	return &Client{HTTP: hc, Now: time.Now, MediaPollInterval: time.Second}
 }
 
+// maxAttachments is how many media attachments a Mastodon status may
+// carry (the instance's configuration.statuses.max_media_attachments,
+// 4 on Mastodon).
+const maxAttachments = 4
+
 // Publish posts a status (a reply when p.InReplyTo is a status id on the
 // same instance). The idempotency key goes in the Idempotency-Key header:
 // the instance remembers it for an hour and answers a repeat with the
 // status it already created.
+//
+// Each of p.Media is fetched, uploaded with POST /api/v2/media (its Alt as
+// the description, waiting until the instance has processed it) and
+// attached by id. A retry uploads again: the instance discards media no
+// status uses.
 func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platforms.Post) (platforms.Published, error) {
-	return c.PublishWithMedia(ctx, acct, p)
+	if len(p.Media) == 0 {
+		return c.PublishWithMedia(ctx, acct, p)
+	}
+	// A misconfigured channel fails before anything is fetched.
+	if _, err := endpointOf(acct); err != nil {
+		return platforms.Published{}, err
+	}
+	if len(p.Media) > maxAttachments {
+		return platforms.Published{}, &platforms.Error{Platform: Platform, Kind: platforms.Permanent,
+			Msg: fmt.Sprintf("too many attachments (maximum %d, got %d)", maxAttachments, len(p.Media))}
+	}
+	ids := make([]string, 0, len(p.Media))
+	for _, m := range p.Media {
+		f, err := platforms.FetchMedia(ctx, c.httpClient(), m)
+		if err != nil {
+			return platforms.Published{}, err
+		}
+		id, err := c.uploadMedia(ctx, acct, f.Name, f.MimeType, bytes.NewReader(f.Data), m.Alt)
+		if err != nil {
+			return platforms.Published{}, err
+		}
+		ids = append(ids, id)
+	}
+	return c.PublishWithMedia(ctx, acct, p, ids...)
 }
 
 // PublishWithMedia posts a status with attachments uploaded beforehand by
-// UploadMedia. It exists beside Publish because platforms.Post carries
-// text only; the status text may then be empty.
+// UploadMedia (p.Media is not looked at); the status text may then be
+// empty.
 func (c *Client) PublishWithMedia(ctx context.Context, acct platforms.Account, p platforms.Post, mediaIDs ...string) (platforms.Published, error) {
 	ep, err := endpointOf(acct)
 	if err != nil {

@@ -45,6 +45,7 @@ type instance struct {
 	verifyCalls int
 	creates     []createRequest
 	uploads     []uploadRequest
+	uploadData  [][]byte // the file of each upload, in order
 }
 
 type fakeAccount struct {
@@ -287,6 +288,7 @@ func (in *instance) uploadMedia(w http.ResponseWriter, r *http.Request, _ *fakeA
 	ctype := fh.Header.Get("Content-Type")
 	in.mu.Lock()
 	in.uploads = append(in.uploads, uploadRequest{Filename: fh.Filename, ContentType: ctype, Description: r.FormValue("description"), Size: len(body)})
+	in.uploadData = append(in.uploadData, body)
 	in.nextID++
 	m := &fakeMedia{ID: strconv.FormatInt(in.nextID, 10), Type: strings.Split(ctype, "/")[0], Description: r.FormValue("description")}
 	code := http.StatusOK

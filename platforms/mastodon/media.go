@@ -26,12 +26,20 @@ import (
 // 202 and refuses to attach it until it is done, so UploadMedia waits,
 // polling GET /api/v1/media/:id, until the media is ready or ctx ends.
 func (c *Client) UploadMedia(ctx context.Context, acct platforms.Account, filename string, r io.Reader, description string) (string, error) {
+	return c.uploadMedia(ctx, acct, filename, "", r, description)
+}
+
+// uploadMedia is UploadMedia with the MIME type known beforehand (from
+// the server a fetched attachment came from); empty means work it out.
+func (c *Client) uploadMedia(ctx context.Context, acct platforms.Account, filename, ctype string, r io.Reader, description string) (string, error) {
 	ep, err := endpointOf(acct)
 	if err != nil {
 		return "", err
 	}
 	br := bufio.NewReaderSize(r, 512)
-	ctype := mime.TypeByExtension(strings.ToLower(filepath.Ext(filename)))
+	if ctype == "" {
+		ctype = mime.TypeByExtension(strings.ToLower(filepath.Ext(filename)))
+	}
 	if ctype == "" {
 		head, _ := br.Peek(512)
 		ctype = http.DetectContentType(head)
