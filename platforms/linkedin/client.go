@@ -90,6 +90,7 @@ type postRequest struct {
 	Distribution              distribution `json:"distribution"`
 	LifecycleState            string       `json:"lifecycleState"`
 	IsReshareDisabledByAuthor bool         `json:"isReshareDisabledByAuthor"`
+	Content                   *postContent `json:"content,omitempty"`
 }
 
 type distribution struct {
@@ -99,7 +100,9 @@ type distribution struct {
 }
 
 // Publish posts text on the organization's page, or comments as the
-// organization when p.InReplyTo names a post or a comment. LinkedIn takes
+// organization when p.InReplyTo names a post or a comment. Images in
+// p.Media are uploaded through the Images API and attached (one as media,
+// 2 to 20 as multiImage). LinkedIn takes
 // no idempotency key: after an unknown outcome the caller reads the page
 // back (see Recent) before posting again.
 func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platforms.Post) (platforms.Published, error) {
@@ -113,10 +116,20 @@ func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platform
 	if n := utf8.RuneCountInString(p.Text); n > MaxCommentary {
 		return platforms.Published{}, permanent(fmt.Sprintf("the post is %d characters, over LinkedIn's limit of %d", n, MaxCommentary))
 	}
+	if err := checkMedia(p); err != nil {
+		return platforms.Published{}, err
+	}
 	if p.InReplyTo != "" {
 		return c.comment(ctx, acct, org, p)
 	}
+	var content *postContent
+	if len(p.Media) > 0 {
+		if content, err = c.uploadImages(ctx, acct, org, p.Media); err != nil {
+			return platforms.Published{}, fmt.Errorf("publish to %s: %w", org, err)
+		}
+	}
 	req := postRequest{
+		Content:    content,
 		Author:     org,
 		Commentary: escapeLittle(p.Text),
 		Visibility: "PUBLIC",

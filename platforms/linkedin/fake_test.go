@@ -3,6 +3,7 @@ package linkedin_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,6 +40,8 @@ type fakeLinkedIn struct {
 	lastBody     map[string]any
 	tokenForms   []url.Values
 	stats        map[string]map[string]int64
+	images       map[string]*liImage // by URN
+	uploads      map[string]string   // upload path -> image URN
 
 	fault       func(w http.ResponseWriter, r *http.Request) bool
 	afterCreate func(r *http.Request)
@@ -47,6 +50,15 @@ type fakeLinkedIn struct {
 type liPost struct {
 	id, commentary string
 	at             int64
+	content        map[string]any
+}
+
+// liImage is an image registered with initializeUpload; data is set once
+// its bytes are PUT to the upload URL.
+type liImage struct {
+	urn, owner, contentType string
+	data                    []byte
+	uploaded                bool
 }
 
 type liComment struct {
@@ -59,10 +71,13 @@ func newFakeLinkedIn(t *testing.T) *fakeLinkedIn {
 		access:   map[string]bool{"li-at-1": true},
 		refresh:  map[string]bool{"li-rt-1": true},
 		clientID: "li-client", clientSecret: "li-client-secret",
-		stats: map[string]map[string]int64{},
+		stats:  map[string]map[string]int64{},
+		images: map[string]*liImage{}, uploads: map[string]string{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /rest/posts", f.auth(f.createPost))
+	mux.HandleFunc("POST /rest/images", f.auth(f.initializeUpload))
+	mux.HandleFunc("PUT /dms-uploads/{id}", f.putUpload)
 	mux.HandleFunc("GET /rest/posts", f.auth(f.findPosts))
 	mux.HandleFunc("DELETE /rest/posts/{urn}", f.auth(f.deletePost))
 	mux.HandleFunc("POST /rest/socialActions/{urn}/comments", f.auth(f.createComment))
@@ -196,6 +211,31 @@ func (f *fakeLinkedIn) createPost(w http.ResponseWriter, r *http.Request) {
 			"message": "Not enough permissions to access: partnerApiPostsExternal.CREATE.20260501"})
 		return
 	}
+	content, _ := body["content"].(map[string]any)
+	if content != nil {
+		var refs []any
+		if m, ok := content["media"].(map[string]any); ok {
+			refs = append(refs, m)
+		}
+		if mi, ok := content["multiImage"].(map[string]any); ok {
+			imgs, _ := mi["images"].([]any)
+			if len(imgs) < 2 || len(imgs) > 20 {
+				f.mu.Unlock()
+				liError(w, http.StatusUnprocessableEntity, "INVALID_CONTENT", "multiImage takes 2 to 20 images")
+				return
+			}
+			refs = append(refs, imgs...)
+		}
+		for _, ref := range refs {
+			m, _ := ref.(map[string]any)
+			id, _ := m["id"].(string)
+			if img := f.images[id]; img == nil || !img.uploaded {
+				f.mu.Unlock()
+				liError(w, http.StatusUnprocessableEntity, "INVALID_CONTENT", "image "+id+" is not available")
+				return
+			}
+		}
+	}
 	text, _ := body["commentary"].(string)
 	commentary := stored(text)
 	for _, p := range f.posts {
@@ -207,7 +247,7 @@ func (f *fakeLinkedIn) createPost(w http.ResponseWriter, r *http.Request) {
 	}
 	f.seq++
 	id := "urn:li:share:" + strconv.FormatInt(7300000000000000000+f.seq, 10)
-	f.posts = append(f.posts, &liPost{id: id, commentary: commentary, at: time.Now().UnixMilli()})
+	f.posts = append(f.posts, &liPost{id: id, commentary: commentary, at: time.Now().UnixMilli(), content: content})
 	after := f.afterCreate
 	f.mu.Unlock()
 	if after != nil {
@@ -215,6 +255,77 @@ func (f *fakeLinkedIn) createPost(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("x-restli-id", id)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// initializeUpload is POST /rest/images?action=initializeUpload with
+// {"initializeUploadRequest":{"owner"}}; it answers the image URN and
+// where to PUT its bytes.
+func (f *fakeLinkedIn) initializeUpload(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("action") != "initializeUpload" {
+		liError(w, http.StatusBadRequest, "ILLEGAL_ARGUMENT", "unknown action")
+		return
+	}
+	var body struct {
+		InitializeUploadRequest struct {
+			Owner string `json:"owner"`
+		} `json:"initializeUploadRequest"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.InitializeUploadRequest.Owner == "" {
+		liError(w, http.StatusUnprocessableEntity, "ILLEGAL_ARGUMENT", "initializeUploadRequest.owner is required")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if body.InitializeUploadRequest.Owner != f.org {
+		writeJSON(w, http.StatusForbidden, map[string]any{"status": 403, "code": "ACCESS_DENIED", "message": "Not enough permissions"})
+		return
+	}
+	f.seq++
+	key := "D4E10AQ" + strconv.FormatInt(f.seq, 10)
+	urn := "urn:li:image:" + key
+	f.images[urn] = &liImage{urn: urn, owner: body.InitializeUploadRequest.Owner}
+	f.uploads[key] = urn
+	writeJSON(w, http.StatusOK, map[string]any{"value": map[string]any{
+		"uploadUrlExpiresAt": time.Now().Add(time.Hour).UnixMilli(),
+		"uploadUrl":          f.srv.URL + "/dms-uploads/" + key,
+		"image":              urn,
+	}})
+}
+
+// putUpload receives an image's bytes at its upload URL.
+func (f *fakeLinkedIn) putUpload(w http.ResponseWriter, r *http.Request) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	data, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.access[token] {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	urn, ok := f.uploads[r.PathValue("id")]
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	img := f.images[urn]
+	img.data, img.contentType, img.uploaded = data, r.Header.Get("Content-Type"), true
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (f *fakeLinkedIn) getImage(urn string) (liImage, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img, ok := f.images[urn]
+	if !ok {
+		return liImage{}, false
+	}
+	return *img, true
+}
+
+func (f *fakeLinkedIn) getCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 func (f *fakeLinkedIn) findPosts(w http.ResponseWriter, r *http.Request) {

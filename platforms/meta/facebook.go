@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,31 +57,50 @@ func (f *Facebook) page(acct platforms.Account) (string, error) {
 	return configValue(acct, FacebookPlatform, "page_id", "the Page's numeric id")
 }
 
+// MaxFacebookPhotos bounds the photos of one multi-photo Page post. The
+// Graph documents no hard limit for attached_media; ten keeps a post within
+// what the Page composer shows and bounds the unpublished uploads.
+const MaxFacebookPhotos = 10
+
 // Publish posts a message on the Page's feed, or comments as the Page when
 // p.InReplyTo names a post or a comment (a comment on a comment is a
-// reply). The Graph takes no idempotency key: after an unknown outcome the
-// caller reads the feed back (see Recent) before posting again.
+// reply). With p.Media it posts photos, which Facebook fetches from their
+// URLs: one photo goes to /{page-id}/photos with the text as its caption;
+// several are uploaded unpublished and attached to one /feed post by
+// attached_media. A comment may carry one photo (attachment_url). Alt
+// text is not sent: the photo upload documents no parameter for it. The
+// Graph takes no idempotency key: after an unknown outcome the caller
+// reads the feed back (see Recent) before posting again.
 func (f *Facebook) Publish(ctx context.Context, acct platforms.Account, p platforms.Post) (platforms.Published, error) {
 	page, err := f.page(acct)
 	if err != nil {
 		return platforms.Published{}, err
 	}
-	if strings.TrimSpace(p.Text) == "" {
-		return platforms.Published{}, &platforms.Error{Platform: FacebookPlatform, Kind: platforms.Permanent, Msg: "the post has no text"}
+	if strings.TrimSpace(p.Text) == "" && len(p.Media) == 0 {
+		return platforms.Published{}, fbPermanent("the post has no text")
 	}
 	if n := utf8.RuneCountInString(p.Text); n > MaxFacebookMessage {
-		return platforms.Published{}, &platforms.Error{Platform: FacebookPlatform, Kind: platforms.Permanent,
-			Msg: fmt.Sprintf("the post is %d characters, over Facebook's limit of %d", n, MaxFacebookMessage)}
+		return platforms.Published{}, fbPermanent(fmt.Sprintf("the post is %d characters, over Facebook's limit of %d", n, MaxFacebookMessage))
+	}
+	if err := checkFacebookMedia(p); err != nil {
+		return platforms.Published{}, err
+	}
+	a, token := f.api(), pageToken(acct)
+	if len(p.Media) > 0 && p.InReplyTo == "" {
+		return f.publishPhotos(ctx, a, acct, token, page, p)
 	}
 	path, what := "/"+url.PathEscape(page)+"/feed", "publish to page "+page
+	params := url.Values{"message": {p.Text}}
 	if p.InReplyTo != "" {
 		path, what = "/"+url.PathEscape(p.InReplyTo)+"/comments", "comment on "+p.InReplyTo
+		if len(p.Media) == 1 {
+			params.Set("attachment_url", p.Media[0].URL)
+		}
 	}
 	var out struct {
 		ID string `json:"id"`
 	}
-	a := f.api()
-	if err := a.do(ctx, acct, pageToken(acct), http.MethodPost, path, url.Values{"message": {p.Text}}, &out); err != nil {
+	if err := a.do(ctx, acct, token, http.MethodPost, path, params, &out); err != nil {
 		return platforms.Published{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if out.ID == "" {
@@ -88,6 +108,98 @@ func (f *Facebook) Publish(ctx context.Context, acct platforms.Account, p platfo
 			&platforms.Error{Platform: FacebookPlatform, Kind: platforms.Transient, Msg: "the response named no post"})
 	}
 	return platforms.Published{ID: out.ID, URL: "https://www.facebook.com/" + out.ID, At: a.now().UTC()}, nil
+}
+
+func fbPermanent(msg string) *platforms.Error {
+	return &platforms.Error{Platform: FacebookPlatform, Kind: platforms.Permanent, Msg: msg}
+}
+
+// checkFacebookMedia refuses, before any call, what the connector cannot
+// post: videos (the Page video upload is another flow), too many photos,
+// and more than one photo on a comment.
+func checkFacebookMedia(p platforms.Post) error {
+	for _, m := range p.Media {
+		if strings.TrimSpace(m.URL) == "" {
+			return fbPermanent("an attachment has no URL")
+		}
+		if isVideoURL(m.URL) {
+			return fbPermanent("video attachments are not supported yet on Facebook: " + m.URL)
+		}
+	}
+	if p.InReplyTo != "" && len(p.Media) > 1 {
+		return fbPermanent(fmt.Sprintf("a comment can carry one photo, not %d", len(p.Media)))
+	}
+	if len(p.Media) > MaxFacebookPhotos {
+		return fbPermanent(fmt.Sprintf("the post has %d photos, over the limit of %d", len(p.Media), MaxFacebookPhotos))
+	}
+	return nil
+}
+
+// publishPhotos posts one photo with its caption, or several unpublished
+// photos attached to one feed post.
+func (f *Facebook) publishPhotos(ctx context.Context, a api, acct platforms.Account, token, page string, p platforms.Post) (platforms.Published, error) {
+	photos := "/" + url.PathEscape(page) + "/photos"
+	if len(p.Media) == 1 {
+		var out struct {
+			ID     string `json:"id"`
+			PostID string `json:"post_id"`
+		}
+		params := url.Values{"url": {p.Media[0].URL}}
+		if p.Text != "" {
+			params.Set("caption", p.Text)
+		}
+		if err := a.do(ctx, acct, token, http.MethodPost, photos, params, &out); err != nil {
+			return platforms.Published{}, fmt.Errorf("publish photo to page %s: %w", page, err)
+		}
+		id := out.PostID
+		if id == "" {
+			id = out.ID
+		}
+		if id == "" {
+			return platforms.Published{}, fmt.Errorf("publish photo to page %s: %w", page,
+				&platforms.Error{Platform: FacebookPlatform, Kind: platforms.Transient, Msg: "the response named no post"})
+		}
+		return platforms.Published{ID: id, URL: "https://www.facebook.com/" + id, At: a.now().UTC()}, nil
+	}
+	params := url.Values{}
+	if p.Text != "" {
+		params.Set("message", p.Text)
+	}
+	for i, m := range p.Media {
+		var out struct {
+			ID string `json:"id"`
+		}
+		up := url.Values{"url": {m.URL}, "published": {"false"}}
+		if err := a.do(ctx, acct, token, http.MethodPost, photos, up, &out); err != nil {
+			return platforms.Published{}, fmt.Errorf("upload photo %d of %d to page %s: %w", i+1, len(p.Media), page, err)
+		}
+		if out.ID == "" {
+			return platforms.Published{}, fmt.Errorf("upload photo %d of %d to page %s: %w", i+1, len(p.Media), page,
+				&platforms.Error{Platform: FacebookPlatform, Kind: platforms.Transient, Msg: "the response named no photo"})
+		}
+		params.Set(fmt.Sprintf("attached_media[%d]", i), `{"media_fbid":"`+out.ID+`"}`)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := a.do(ctx, acct, token, http.MethodPost, "/"+url.PathEscape(page)+"/feed", params, &out); err != nil {
+		return platforms.Published{}, fmt.Errorf("publish to page %s: %w", page, err)
+	}
+	if out.ID == "" {
+		return platforms.Published{}, fmt.Errorf("publish to page %s: %w", page,
+			&platforms.Error{Platform: FacebookPlatform, Kind: platforms.Transient, Msg: "the response named no post"})
+	}
+	return platforms.Published{ID: out.ID, URL: "https://www.facebook.com/" + out.ID, At: a.now().UTC()}, nil
+}
+
+// isVideoURL tells a video attachment by its URL's extension.
+func isVideoURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	ext := strings.ToLower(path.Ext(u.Path))
+	return ext == ".mp4" || ext == ".mov"
 }
 
 type pagePost struct {

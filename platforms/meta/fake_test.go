@@ -53,6 +53,10 @@ type object struct {
 	polls                   int
 	likes, comments, shares int64
 	views, clicks           int64
+	media                   []string // Facebook attached_media fbids; Instagram carousel children
+	mediaType               string   // Instagram container media_type (IMAGE when not given)
+	carouselItem            bool
+	published               bool // Facebook photo: published on its own
 }
 
 func newFakeGraph(t *testing.T) *fakeGraph {
@@ -64,6 +68,7 @@ func newFakeGraph(t *testing.T) *fakeGraph {
 	v := "/" + meta.GraphVersion
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+v+"/{id}/feed", f.auth(f.createFeedPost))
+	mux.HandleFunc("POST "+v+"/{id}/photos", f.auth(f.createPhoto))
 	mux.HandleFunc("GET "+v+"/{id}/feed", f.auth(f.feed))
 	mux.HandleFunc("POST "+v+"/{id}/comments", f.auth(f.createComment))
 	mux.HandleFunc("GET "+v+"/{id}/insights", f.auth(f.insights))
@@ -141,20 +146,33 @@ func (f *fakeGraph) createFeedPost(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := r.PostForm.Get("message")
 	f.mu.Lock()
-	if strings.TrimSpace(msg) == "" {
+	var attached []string
+	for i := 0; r.PostForm.Has(fmt.Sprintf("attached_media[%d]", i)); i++ {
+		var am struct {
+			MediaFBID string `json:"media_fbid"`
+		}
+		err := json.Unmarshal([]byte(r.PostForm.Get(fmt.Sprintf("attached_media[%d]", i))), &am)
+		if o, ok := f.objects[am.MediaFBID]; err != nil || !ok || o.kind != "photo" || o.published {
+			f.mu.Unlock()
+			graphError(w, http.StatusBadRequest, "OAuthException", 100, 0, "(#100) param attached_media must be an unpublished photo")
+			return
+		}
+		attached = append(attached, am.MediaFBID)
+	}
+	if strings.TrimSpace(msg) == "" && len(attached) == 0 {
 		f.mu.Unlock()
 		graphError(w, http.StatusBadRequest, "OAuthException", 100, 0, "(#100) Missing message or attachment")
 		return
 	}
 	for _, id := range f.order {
-		if o := f.objects[id]; o.kind == "fbpost" && o.text == msg {
+		if o := f.objects[id]; o.kind == "fbpost" && msg != "" && o.text == msg {
 			f.mu.Unlock()
 			graphError(w, http.StatusBadRequest, "OAuthException", 506, 1455006, "Duplicate status message")
 			return
 		}
 	}
 	id := f.pageID + "_" + f.newID("12200")
-	f.objects[id] = &object{kind: "fbpost", id: id, text: msg, at: time.Now().UTC().Truncate(time.Second)}
+	f.objects[id] = &object{kind: "fbpost", id: id, text: msg, media: attached, at: time.Now().UTC().Truncate(time.Second)}
 	f.order = append(f.order, id)
 	after := f.afterCreate
 	f.mu.Unlock()
@@ -162,6 +180,35 @@ func (f *fakeGraph) createFeedPost(w http.ResponseWriter, r *http.Request) {
 		after(r)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+}
+
+// createPhoto is POST /{page-id}/photos with a url Facebook fetches: a
+// published photo makes a feed post and answers {id, post_id}; with
+// published=false it only stores the photo for attached_media.
+func (f *fakeGraph) createPhoto(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("id") != f.pageID {
+		graphError(w, http.StatusBadRequest, "GraphMethodException", 100, 33, "Unsupported post request.")
+		return
+	}
+	u := r.PostForm.Get("url")
+	if !strings.HasPrefix(u, "https://") {
+		graphError(w, http.StatusBadRequest, "OAuthException", 324, 2069019, "(#324) Missing or invalid image file")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	published := r.PostForm.Get("published") != "false"
+	id := f.newID("5550")
+	f.objects[id] = &object{kind: "photo", id: id, text: r.PostForm.Get("caption"), image: u, published: published}
+	if !published {
+		writeJSON(w, http.StatusOK, map[string]string{"id": id})
+		return
+	}
+	postID := f.pageID + "_" + f.newID("12200")
+	f.objects[postID] = &object{kind: "fbpost", id: postID, text: r.PostForm.Get("caption"), image: u, media: []string{id},
+		at: time.Now().UTC().Truncate(time.Second)}
+	f.order = append(f.order, postID)
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "post_id": postID})
 }
 
 func (f *fakeGraph) feed(w http.ResponseWriter, r *http.Request) {
@@ -244,23 +291,52 @@ func (f *fakeGraph) createContainer(w http.ResponseWriter, r *http.Request) {
 		graphError(w, http.StatusBadRequest, "GraphMethodException", 100, 33, "Unsupported post request.")
 		return
 	}
-	image := r.PostForm.Get("image_url")
-	if !strings.HasPrefix(image, "https://") {
+	mediaType := r.PostForm.Get("media_type")
+	item := r.PostForm.Get("is_carousel_item") == "true"
+	media := r.PostForm.Get("image_url")
+	var children []string
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch mediaType {
+	case "CAROUSEL":
+		children = strings.Split(r.PostForm.Get("children"), ",")
+		if len(children) < 2 || len(children) > 10 {
+			graphError(w, http.StatusBadRequest, "OAuthException", 100, 2207050, "(#100) A carousel needs 2 to 10 children")
+			return
+		}
+		for _, c := range children {
+			if o, ok := f.objects[c]; !ok || o.kind != "container" || !o.carouselItem {
+				graphError(w, http.StatusBadRequest, "OAuthException", 100, 0, "(#100) Invalid carousel child "+c)
+				return
+			}
+		}
+	case "REELS", "VIDEO":
+		media = r.PostForm.Get("video_url")
+		if (mediaType == "VIDEO") != item {
+			graphError(w, http.StatusBadRequest, "OAuthException", 100, 0, "(#100) media_type VIDEO is only for carousel items")
+			return
+		}
+	case "":
+		mediaType = "IMAGE"
+	default:
+		graphError(w, http.StatusBadRequest, "OAuthException", 100, 0, "(#100) Invalid media_type")
+		return
+	}
+	if mediaType != "CAROUSEL" && !strings.HasPrefix(media, "https://") {
 		graphError(w, http.StatusBadRequest, "OAuthException", 9004, 2207052,
 			"Media download has failed. The media URI doesn't meet our requirements.")
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	id := f.newID("17889455560051")
-	f.objects[id] = &object{kind: "container", id: id, text: r.PostForm.Get("caption"), image: image}
+	f.objects[id] = &object{kind: "container", id: id, text: r.PostForm.Get("caption"), image: media,
+		mediaType: mediaType, carouselItem: item, media: children}
 	writeJSON(w, http.StatusOK, map[string]string{"id": id})
 }
 
 func (f *fakeGraph) publishContainer(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	c, ok := f.objects[r.PostForm.Get("creation_id")]
-	if !ok || c.kind != "container" {
+	if !ok || c.kind != "container" || c.carouselItem {
 		f.mu.Unlock()
 		graphError(w, http.StatusBadRequest, "OAuthException", 100, 2207001, "(#100) Invalid creation_id")
 		return
@@ -277,7 +353,8 @@ func (f *fakeGraph) publishContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	c.kind = "published-container"
 	id := f.newID("17920238422030")
-	f.objects[id] = &object{kind: "media", id: id, text: c.text, image: c.image, at: time.Now().UTC().Truncate(time.Second)}
+	f.objects[id] = &object{kind: "media", id: id, text: c.text, image: c.image, mediaType: c.mediaType, media: c.media,
+		at: time.Now().UTC().Truncate(time.Second)}
 	f.order = append(f.order, id)
 	f.quotaUsage++
 	after := f.afterCreate

@@ -78,7 +78,9 @@ func igPermanent(msg string) *platforms.Error {
 	return &platforms.Error{Platform: InstagramPlatform, Kind: platforms.Permanent, Msg: msg}
 }
 
-// Publish posts the text as the caption of the channel's default image: it
+// Publish posts the text as the caption of the post's media — one image,
+// a reel for one video, a carousel for 2 to 10 — or, without media, of the
+// channel's default image: it
 // checks the publishing quota, creates a media container, waits for it to
 // be ready and publishes it. With p.InReplyTo it comments on that media
 // instead (comments need no image and do not count against the quota).
@@ -94,38 +96,65 @@ func (g *Instagram) Publish(ctx context.Context, acct platforms.Account, p platf
 	}
 	a, token := g.api(), igToken(acct)
 	if p.InReplyTo != "" {
+		if len(p.Media) > 0 {
+			return platforms.Published{}, igPermanent("an Instagram comment cannot carry attachments")
+		}
 		return g.comment(ctx, a, acct, token, p)
 	}
+	if len(p.Media) > MaxCarouselItems {
+		return platforms.Published{}, igPermanent(fmt.Sprintf("the post has %d attachments, over Instagram's carousel limit of %d", len(p.Media), MaxCarouselItems))
+	}
+	for _, m := range p.Media {
+		if strings.TrimSpace(m.URL) == "" {
+			return platforms.Published{}, igPermanent("an attachment has no URL")
+		}
+	}
 	image := strings.TrimSpace(acct.Config["default_image_url"])
-	if image == "" {
+	if len(p.Media) == 0 && image == "" {
 		return platforms.Published{}, igPermanent("Instagram cannot publish text alone: every post needs an image, " +
 			"and this channel has no config.default_image_url (a public https image to publish captions with)")
 	}
 	if err := g.checkQuota(ctx, a, acct, token, ig); err != nil {
 		return platforms.Published{}, fmt.Errorf("publish to instagram %s: %w", ig, err)
 	}
-	var container struct {
-		ID string `json:"id"`
+	var params url.Values
+	switch {
+	case len(p.Media) == 0:
+		params = url.Values{"image_url": {image}}
+	case len(p.Media) == 1:
+		params = igMediaParams(p.Media[0], false)
+	default:
+		children := make([]string, 0, len(p.Media))
+		for i, m := range p.Media {
+			child, err := g.createContainer(ctx, a, acct, token, ig, igMediaParams(m, true))
+			if err != nil {
+				return platforms.Published{}, fmt.Errorf("carousel item %d of %d: %w", i+1, len(p.Media), err)
+			}
+			if err := g.waitReady(ctx, a, acct, token, child); err != nil {
+				return platforms.Published{}, fmt.Errorf("instagram carousel item %s: %w", child, err)
+			}
+			children = append(children, child)
+		}
+		params = url.Values{"media_type": {"CAROUSEL"}, "children": {strings.Join(children, ",")}}
 	}
-	params := url.Values{"image_url": {image}, "caption": {p.Text}}
-	if err := a.do(ctx, acct, token, http.MethodPost, "/"+url.PathEscape(ig)+"/media", params, &container); err != nil {
-		return platforms.Published{}, fmt.Errorf("create instagram media container: %w", err)
+	if p.Text != "" {
+		params.Set("caption", p.Text)
 	}
-	if container.ID == "" {
-		return platforms.Published{}, fmt.Errorf("create instagram media container: %w",
-			&platforms.Error{Platform: InstagramPlatform, Kind: platforms.Transient, Msg: "the response named no container"})
+	containerID, err := g.createContainer(ctx, a, acct, token, ig, params)
+	if err != nil {
+		return platforms.Published{}, err
 	}
-	if err := g.waitReady(ctx, a, acct, token, container.ID); err != nil {
-		return platforms.Published{}, fmt.Errorf("instagram media container %s: %w", container.ID, err)
+	if err := g.waitReady(ctx, a, acct, token, containerID); err != nil {
+		return platforms.Published{}, fmt.Errorf("instagram media container %s: %w", containerID, err)
 	}
 	var media struct {
 		ID string `json:"id"`
 	}
-	if err := a.do(ctx, acct, token, http.MethodPost, "/"+url.PathEscape(ig)+"/media_publish", url.Values{"creation_id": {container.ID}}, &media); err != nil {
-		return platforms.Published{}, fmt.Errorf("publish instagram media container %s: %w", container.ID, err)
+	if err := a.do(ctx, acct, token, http.MethodPost, "/"+url.PathEscape(ig)+"/media_publish", url.Values{"creation_id": {containerID}}, &media); err != nil {
+		return platforms.Published{}, fmt.Errorf("publish instagram media container %s: %w", containerID, err)
 	}
 	if media.ID == "" {
-		return platforms.Published{}, fmt.Errorf("publish instagram media container %s: %w", container.ID,
+		return platforms.Published{}, fmt.Errorf("publish instagram media container %s: %w", containerID,
 			&platforms.Error{Platform: InstagramPlatform, Kind: platforms.Transient, Msg: "the response named no media"})
 	}
 	pub := platforms.Published{ID: media.ID, At: a.now().UTC()}
@@ -142,6 +171,44 @@ func (g *Instagram) Publish(ctx context.Context, acct platforms.Account, p platf
 		}
 	}
 	return pub, nil
+}
+
+// MaxCarouselItems is the most images and videos one carousel may hold.
+const MaxCarouselItems = 10
+
+// igMediaParams are a container's parameters for one attachment: a video
+// (told by its .mp4 or .mov extension) is a reel, or a VIDEO item inside
+// a carousel; anything else is an image.
+func igMediaParams(m platforms.Media, carouselItem bool) url.Values {
+	v := url.Values{}
+	if isVideoURL(m.URL) {
+		v.Set("video_url", m.URL)
+		v.Set("media_type", "REELS")
+		if carouselItem {
+			v.Set("media_type", "VIDEO")
+		}
+	} else {
+		v.Set("image_url", m.URL)
+	}
+	if carouselItem {
+		v.Set("is_carousel_item", "true")
+	}
+	return v
+}
+
+// createContainer creates a media container and returns its id.
+func (g *Instagram) createContainer(ctx context.Context, a api, acct platforms.Account, token, ig string, params url.Values) (string, error) {
+	var container struct {
+		ID string `json:"id"`
+	}
+	if err := a.do(ctx, acct, token, http.MethodPost, "/"+url.PathEscape(ig)+"/media", params, &container); err != nil {
+		return "", fmt.Errorf("create instagram media container: %w", err)
+	}
+	if container.ID == "" {
+		return "", fmt.Errorf("create instagram media container: %w",
+			&platforms.Error{Platform: InstagramPlatform, Kind: platforms.Transient, Msg: "the response named no container"})
+	}
+	return container.ID, nil
 }
 
 // checkQuota refuses to publish when the account has used its moving

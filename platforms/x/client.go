@@ -88,26 +88,43 @@ type publicMetrics struct {
 }
 
 type createRequest struct {
-	Text  string     `json:"text"`
+	Text  string     `json:"text,omitempty"`
 	Reply *replySpec `json:"reply,omitempty"`
+	Media *mediaSpec `json:"media,omitempty"`
+}
+
+type mediaSpec struct {
+	MediaIDs []string `json:"media_ids"`
 }
 
 type replySpec struct {
 	InReplyToTweetID string `json:"in_reply_to_tweet_id"`
 }
 
-// Publish posts text, as a reply when p.InReplyTo is set. X has no
-// idempotency key: a retry after an unknown outcome relies on the caller
-// reading the timeline back first (see Recent).
+// Publish posts text, as a reply when p.InReplyTo is set, with p.Media
+// uploaded first (up to 4 photos, or one GIF) and attached by media id. X
+// has no idempotency key: a retry after an unknown outcome relies on the
+// caller reading the timeline back first (see Recent); uploaded media that
+// no post uses expire on their own.
 func (c *Client) Publish(ctx context.Context, acct platforms.Account, p platforms.Post) (platforms.Published, error) {
-	if strings.TrimSpace(p.Text) == "" {
+	if strings.TrimSpace(p.Text) == "" && len(p.Media) == 0 {
 		return platforms.Published{}, permanent("the post has no text")
 	}
 	if n := WeightedLength(p.Text); n > MaxLength {
 		return platforms.Published{}, permanent(fmt.Sprintf(
 			"the post is %d characters as X counts them (links count %d, emoji 2), over the limit of %d", n, urlWeight, MaxLength))
 	}
+	if err := checkMedia(p.Media); err != nil {
+		return platforms.Published{}, err
+	}
 	req := createRequest{Text: p.Text}
+	if len(p.Media) > 0 {
+		ids, err := c.uploadMedia(ctx, acct, p.Media)
+		if err != nil {
+			return platforms.Published{}, fmt.Errorf("publish to %s: %w", who(acct), err)
+		}
+		req.Media = &mediaSpec{MediaIDs: ids}
+	}
 	if p.InReplyTo != "" {
 		req.Reply = &replySpec{InReplyToTweetID: p.InReplyTo}
 	}

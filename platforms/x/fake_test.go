@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -39,6 +40,7 @@ type fakeX struct {
 	tokenCalls   int
 	lastBody     map[string]any
 	lastAuth     string
+	media        map[string]*fakeMedia // uploaded, by media id
 
 	// fault answers a request in place of the fake when it returns true.
 	fault func(w http.ResponseWriter, r *http.Request) bool
@@ -47,7 +49,14 @@ type fakeX struct {
 	afterCreate func(r *http.Request)
 }
 
+// fakeMedia is an uploaded file.
+type fakeMedia struct {
+	id, category, contentType, alt string
+	data                           []byte
+}
+
 type fakeTweet struct {
+	mediaIDs                 []string
 	id, text, replyTo        string
 	at                       time.Time
 	likes, retweets, replies int64
@@ -60,9 +69,12 @@ func newFakeX(t *testing.T) *fakeX {
 		clientID: "app-client-id", clientSecret: "app-client-secret",
 		access:  map[string]bool{"at-1": true},
 		refresh: map[string]bool{"rt-1": true},
+		media:   map[string]*fakeMedia{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2/tweets", f.auth(f.create))
+	mux.HandleFunc("POST /2/media/upload", f.auth(f.upload))
+	mux.HandleFunc("POST /2/media/metadata", f.auth(f.metadata))
 	mux.HandleFunc("GET /2/tweets/{id}", f.auth(f.lookup))
 	mux.HandleFunc("DELETE /2/tweets/{id}", f.auth(f.delete))
 	mux.HandleFunc("GET /2/users/me", f.auth(f.me))
@@ -126,10 +138,23 @@ func (f *fakeX) create(w http.ResponseWriter, r *http.Request) {
 	if reply, ok := raw["reply"].(map[string]any); ok {
 		replyTo, _ = reply["in_reply_to_tweet_id"].(string)
 	}
+	var mediaIDs []string
+	if m, ok := raw["media"].(map[string]any); ok {
+		ids, _ := m["media_ids"].([]any)
+		for _, id := range ids {
+			s, _ := id.(string)
+			mediaIDs = append(mediaIDs, s)
+		}
+	}
 	f.mu.Lock()
 	f.lastBody = raw
 	switch {
-	case strings.TrimSpace(text) == "":
+	case len(mediaIDs) > 4 || slices.ContainsFunc(mediaIDs, func(id string) bool { return f.media[id] == nil }):
+		f.mu.Unlock()
+		writeProblem(w, http.StatusBadRequest, "Invalid Request", "One or more parameters to your request was invalid.",
+			"https://api.twitter.com/2/problems/invalid-request", map[string]any{"message": "Your media IDs are invalid."})
+		return
+	case strings.TrimSpace(text) == "" && len(mediaIDs) == 0:
 		f.mu.Unlock()
 		writeProblem(w, http.StatusBadRequest, "Invalid Request", "One or more parameters to your request was invalid.",
 			"https://api.twitter.com/2/problems/invalid-request", map[string]any{"message": "text must not be empty"})
@@ -148,13 +173,75 @@ func (f *fakeX) create(w http.ResponseWriter, r *http.Request) {
 	f.seq++
 	now := time.Now()
 	id := strconv.FormatInt((now.UnixMilli()-1288834974657)<<22|f.seq, 10)
-	f.posts = append(f.posts, &fakeTweet{id: id, text: text, replyTo: replyTo, at: now.UTC().Truncate(time.Millisecond)})
+	f.posts = append(f.posts, &fakeTweet{id: id, text: text, replyTo: replyTo, mediaIDs: mediaIDs, at: now.UTC().Truncate(time.Millisecond)})
 	after := f.afterCreate
 	f.mu.Unlock()
 	if after != nil {
 		after(r)
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"data": map[string]any{"id": id, "text": text, "edit_history_tweet_ids": []string{id}}})
+}
+
+// upload is POST /2/media/upload with a multipart body: the file in
+// "media", its use in "media_category"; it answers {"data":{"id",...}}.
+func (f *fakeX) upload(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseMultipartForm(10 << 20); err != nil {
+		writeProblem(w, http.StatusBadRequest, "Invalid Request", "expected multipart/form-data", "https://api.twitter.com/2/problems/invalid-request")
+		return
+	}
+	file, hdr, err := r.FormFile("media")
+	category := r.FormValue("media_category")
+	if err != nil || !slices.Contains([]string{"tweet_image", "tweet_gif", "tweet_video"}, category) {
+		writeProblem(w, http.StatusBadRequest, "Invalid Request", "One or more parameters to your request was invalid.",
+			"https://api.twitter.com/2/problems/invalid-request")
+		return
+	}
+	defer file.Close()
+	data, _ := io.ReadAll(file)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	id := strconv.FormatInt((time.Now().UnixMilli()-1288834974657)<<22|f.seq, 10)
+	f.media[id] = &fakeMedia{id: id, category: category, contentType: hdr.Header.Get("Content-Type"), data: data}
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{
+		"id": id, "media_key": "3_" + id, "size": len(data), "expires_after_secs": 86400,
+		"image": map[string]any{"image_type": hdr.Header.Get("Content-Type"), "w": 1, "h": 1},
+	}})
+}
+
+// metadata is POST /2/media/metadata: {"id", "metadata":{"alt_text":{"text"}}}.
+func (f *fakeX) metadata(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ID       string `json:"id"`
+		Metadata struct {
+			AltText struct {
+				Text string `json:"text"`
+			} `json:"alt_text"`
+		} `json:"metadata"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeProblem(w, http.StatusBadRequest, "Invalid Request", "Malformed JSON", "https://api.twitter.com/2/problems/invalid-request")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.media[body.ID]
+	if m == nil {
+		writeProblem(w, http.StatusBadRequest, "Invalid Request", "media not found", "https://api.twitter.com/2/problems/invalid-request")
+		return
+	}
+	m.alt = body.Metadata.AltText.Text
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"id": m.id, "associated_metadata": map[string]any{"alt_text": map[string]string{"text": m.alt}}}})
+}
+
+func (f *fakeX) getMedia(id string) (fakeMedia, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.media[id]
+	if !ok {
+		return fakeMedia{}, false
+	}
+	return *m, true
 }
 
 func (f *fakeX) find(id string) *fakeTweet {

@@ -39,8 +39,14 @@ func (c *Client) call(ctx context.Context, acct platforms.Account, method, path 
 			return err
 		}
 	}
+	return c.callBody(ctx, acct, method, path, q, "application/json", body, out)
+}
+
+// callBody is call with a body already encoded as contentType (a
+// multipart media upload).
+func (c *Client) callBody(ctx context.Context, acct platforms.Account, method, path string, q url.Values, contentType string, body []byte, out any) error {
 	token := c.accessToken(acct)
-	err := c.send(ctx, acct, token, method, path, q, body, out)
+	err := c.send(ctx, acct, token, method, path, q, contentType, body, out)
 	var pe *platforms.Error
 	if !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 		return err
@@ -49,14 +55,14 @@ func (c *Client) call(ctx context.Context, acct platforms.Account, method, path 
 	if rerr != nil {
 		return rerr
 	}
-	err = c.send(ctx, acct, token, method, path, q, body, out)
+	err = c.send(ctx, acct, token, method, path, q, contentType, body, out)
 	if errors.As(err, &pe) && pe.Status == http.StatusUnauthorized {
 		pe.Msg = "the renewed token was refused too: " + pe.Msg
 	}
 	return err
 }
 
-func (c *Client) send(ctx context.Context, acct platforms.Account, token, method, path string, q url.Values, body []byte, out any) error {
+func (c *Client) send(ctx context.Context, acct platforms.Account, token, method, path string, q url.Values, contentType string, body []byte, out any) error {
 	u := baseURL(acct) + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -72,7 +78,7 @@ func (c *Client) send(ctx context.Context, acct platforms.Account, token, method
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
