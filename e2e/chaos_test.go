@@ -146,6 +146,8 @@ func (e *chaosEnv) startWorker() *workerProc {
 		config.EnvLogLevel+"="+envOr("CMO_CHAOS_LOG_LEVEL", "error"),
 	)
 	cmd.Stdout, cmd.Stderr = io.Discard, workerLog
+	// Workers die with the test binary, even when it is killed on a timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(e.t, cmd.Start())
 	w := &workerProc{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(w.done) }()

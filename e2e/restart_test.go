@@ -39,6 +39,9 @@ func startDev(t *testing.T, dir string) *devProcess {
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = testWriter{t}
+	// cmo dev dies with the test binary, even when it is killed on a timeout;
+	// its own postgres follows through its parent-death signal.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start())
 	p := &devProcess{cmd: cmd, exited: make(chan error, 1)}
 	ready := make(chan struct{})
