@@ -127,30 +127,19 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 	if err != nil {
 		return PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
 	}
-	if lim, ok := contentcheck.Limits(ch.Platform); ok && lim.MaxMedia > 0 && len(in.Media) > lim.MaxMedia {
-		msg := fmt.Sprintf("%s (%s) takes at most %d attachments; this post has %d", ch.Name, ch.Platform, lim.MaxMedia, len(in.Media))
+	if msg := overLimit(ch, in); msg != "" {
 		_ = a.Store.LedgerFailure(ctx, in.Key(), msg, true)
 		return PublishResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypePermanent, nil)
-	}
-	if lim, ok := contentcheck.Limits(ch.Platform); ok && lim.MaxChars > 0 {
-		// Refuse here, naming the channel and the limit, rather than send
-		// a post the platform will refuse with its own wording.
-		if n := contentcheck.Length(ch.Platform, in.Text); n > lim.MaxChars {
-			msg := fmt.Sprintf("text for %s (%s) is %d characters as %s counts them; the limit is %d", ch.Name, ch.Platform, n, lim.Name, lim.MaxChars)
-			_ = a.Store.LedgerFailure(ctx, in.Key(), msg, true)
-			return PublishResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypePermanent, nil)
-		}
 	}
 	release, err := a.lease(ctx, in.Key(), ch.ID)
 	if err != nil {
 		return PublishResult{}, err
 	}
 	defer release()
-	secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
+	acct, err := a.Store.ChannelAccount(ctx, ch)
 	if err != nil {
 		return PublishResult{}, err
 	}
-	acct := a.account(ch, secrets)
 
 	if entry.Attempts > 0 {
 		// An earlier attempt started and did not record its outcome: the
@@ -223,6 +212,23 @@ func (a *Activities) classify(ctx context.Context, key string, ch store.Channel,
 			temporal.ApplicationErrorOptions{NextRetryDelay: delay})
 	}
 	return err
+}
+
+// overLimit says how a post breaks its platform's attachment or length
+// limit, naming the channel and the limit; empty when it fits. Refusing
+// here beats sending a post the platform refuses in its own words.
+func overLimit(ch store.Channel, in PublishInput) string {
+	lim, ok := contentcheck.Limits(ch.Platform)
+	if !ok {
+		return ""
+	}
+	if lim.MaxMedia > 0 && len(in.Media) > lim.MaxMedia {
+		return fmt.Sprintf("%s (%s) takes at most %d attachments; this post has %d", ch.Name, ch.Platform, lim.MaxMedia, len(in.Media))
+	}
+	if n := contentcheck.Length(ch.Platform, in.Text); lim.MaxChars > 0 && n > lim.MaxChars {
+		return fmt.Sprintf("text for %s (%s) is %d characters as %s counts them; the limit is %d", ch.Name, ch.Platform, n, lim.Name, lim.MaxChars)
+	}
+	return ""
 }
 
 // lease takes the post's lease (one attempt per business key at a time:
@@ -319,15 +325,6 @@ func heartbeatWhile(ctx context.Context) (stop func()) {
 		}
 	}()
 	return func() { close(done) }
-}
-
-// account is a channel as its connector needs it, with a way to store
-// renewed tokens.
-func (a *Activities) account(ch store.Channel, secrets map[string]string) platforms.Account {
-	return platforms.Account{
-		ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets, Config: ch.Config,
-		SaveSecrets: func(ctx context.Context, s map[string]string) error { return a.Store.SaveChannelSecrets(ctx, ch.ID, s) },
-	}
 }
 
 // needsReconnect puts a channel whose credentials the platform refused

@@ -80,23 +80,35 @@ func (a *Activities) postMetrics(ctx context.Context, campaignID string) ([]Post
 		return nil, err
 	}
 	out := []PostReport{}
+	// A campaign posts many times on few channels: read each channel once.
+	type channel struct {
+		ch   store.Channel
+		acct platforms.Account
+	}
+	channels := map[string]channel{}
 	for _, e := range entries {
 		if e.Status != store.LedgerPublished {
 			continue
 		}
-		ch, err := a.Store.Channel(ctx, e.ChannelID)
-		if err != nil {
-			return nil, err
+		c, ok := channels[e.ChannelID]
+		if !ok {
+			ch, err := a.Store.Channel(ctx, e.ChannelID)
+			if err != nil {
+				return nil, err
+			}
+			acct, err := a.Store.ChannelAccount(ctx, ch)
+			if err != nil {
+				return nil, err
+			}
+			c = channel{ch, acct}
+			channels[e.ChannelID] = c
 		}
+		ch := c.ch
 		conn, err := a.Platforms.Get(ch.Platform)
 		if err != nil {
 			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
 		}
-		secrets, err := a.Store.ChannelSecrets(ctx, ch.ID)
-		if err != nil {
-			return nil, err
-		}
-		m, err := conn.Metrics(ctx, a.account(ch, secrets), e.RemoteID)
+		m, err := conn.Metrics(ctx, c.acct, e.RemoteID)
 		if err != nil {
 			return nil, a.classifyRead(err)
 		}

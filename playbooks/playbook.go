@@ -188,7 +188,7 @@ type ApprovalStep struct {
 	Content string   `yaml:"content" json:"content,omitempty"`
 	Role    string   `yaml:"role" json:"role,omitempty"`
 	Within  Duration `yaml:"within" json:"within,omitempty"`
-	// OnTimeout is cancel, remind, escalate, approve or fallback.
+	// OnTimeout is cancel, remind, escalate or fallback.
 	OnTimeout  string `yaml:"on_timeout" json:"on_timeout,omitempty"`
 	EscalateTo string `yaml:"escalate_to" json:"escalate_to,omitempty"`
 	Reminders  int    `yaml:"reminders" json:"reminders,omitempty"`
@@ -314,6 +314,11 @@ type Resolve struct {
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// ValidID reports whether s can name a playbook, step, campaign, brand or
+// channel: 1-63 lower-case letters, digits, '-' or '_'. Such names go into
+// visibility queries and URLs unescaped.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
 // Parse reads and validates one playbook file. Every problem is reported
 // with file:line:col and the field path; the result is nil when there is any.
 func Parse(file string, src []byte) (*Plan, error) {
@@ -381,18 +386,19 @@ func IsPlatform(ref string) bool {
 
 // Walk calls fn for every step, depth first in document order, including
 // steps nested in parallel, steps, repeat and else.
-func (p *Plan) Walk(fn func(s *Step)) { walk(p.Steps, fn) }
+func (p *Plan) Walk(fn func(s *Step)) { WalkSteps(p.Steps, fn) }
 
-func walk(steps []Step, fn func(s *Step)) {
+// WalkSteps is Walk over any list of steps, such as one branch.
+func WalkSteps(steps []Step, fn func(s *Step)) {
 	for i := range steps {
 		s := &steps[i]
 		fn(s)
-		walk(s.Parallel, fn)
-		walk(s.Sequence, fn)
+		WalkSteps(s.Parallel, fn)
+		WalkSteps(s.Sequence, fn)
 		if s.Repeat != nil {
-			walk(s.Repeat.Steps, fn)
+			WalkSteps(s.Repeat.Steps, fn)
 		}
-		walk(s.Else, fn)
+		WalkSteps(s.Else, fn)
 	}
 }
 

@@ -61,7 +61,7 @@ func (s *Server) launchCampaign(c echo.Context) error {
 	}
 	if req.ID == "" {
 		req.ID = newCampaignID(s.d.Now())
-	} else if !idPattern.MatchString(req.ID) {
+	} else if !playbooks.ValidID(req.ID) {
 		return invalidField("id", "campaign ids are 1-63 lower-case letters, digits, '-' or '_', got %q", req.ID)
 	}
 	if req.Brand == "" {
@@ -280,7 +280,7 @@ func (s *Server) listCampaigns(c echo.Context) error {
 		if v == "" {
 			continue
 		}
-		if !idPattern.MatchString(v) {
+		if !playbooks.ValidID(v) {
 			return invalidField(f.param, "%s must be lower-case letters, digits, '-' or '_', got %q", f.param, v)
 		}
 		q += fmt.Sprintf(" AND %s = '%s'", f.attr, v)

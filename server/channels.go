@@ -27,7 +27,7 @@ func (s *Server) createBrand(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if !idPattern.MatchString(req.ID) {
+	if !playbooks.ValidID(req.ID) {
 		return invalidField("id", "brand ids are 1-63 lower-case letters, digits, '-' or '_', got %q", req.ID)
 	}
 	if strings.TrimSpace(req.Name) == "" {
@@ -78,7 +78,7 @@ func (s *Server) createChannel(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if !idPattern.MatchString(req.Name) {
+	if !playbooks.ValidID(req.Name) {
 		return invalidField("name", "channel names are 1-63 lower-case letters, digits, '-' or '_', got %q", req.Name)
 	}
 	if !slices.Contains(playbooks.Platforms, req.Platform) {
@@ -92,7 +92,7 @@ func (s *Server) createChannel(c echo.Context) error {
 	}
 	if req.ID == "" {
 		req.ID = "ch_" + b.ID + "_" + req.Name
-	} else if !idPattern.MatchString(strings.TrimPrefix(req.ID, "ch_")) {
+	} else if !playbooks.ValidID(strings.TrimPrefix(req.ID, "ch_")) {
 		return invalidField("id", "channel ids are letters, digits, '-' or '_', got %q", req.ID)
 	}
 	ctx := c.Request().Context()
@@ -145,14 +145,10 @@ func (s *Server) testChannel(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 20*time.Second)
 	defer cancel()
-	secrets, err := s.d.Store.ChannelSecrets(ctx, ch.ID)
+	acct, err := s.d.Store.ChannelAccount(ctx, ch)
 	if err != nil {
 		return err
 	}
-	acct := platforms.Account{ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets, Config: ch.Config,
-		SaveSecrets: func(ctx context.Context, sec map[string]string) error {
-			return s.d.Store.SaveChannelSecrets(ctx, ch.ID, sec)
-		}}
 	info, err := conn.AccountInfo(ctx, acct)
 	if err != nil {
 		kind := platforms.KindOf(err)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -241,5 +240,3 @@ func (s *Server) listSandboxPosts(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"posts": out})
 }
-
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

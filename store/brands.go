@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cmo-dev/cmo/platforms"
 )
 
 // Brand is an organisation whose voice cmo manages.
@@ -173,6 +175,20 @@ func (s *Store) Channel(ctx context.Context, id string) (Channel, error) {
 
 // ChannelSecrets opens a channel's sealed credentials. Only activities call
 // it, right before talking to the platform.
+// ChannelAccount is a channel as its connector needs it: identity,
+// settings, opened credentials, and a way to store renewed tokens. Only
+// activities and the channel test call it, right before a platform call.
+func (s *Store) ChannelAccount(ctx context.Context, ch Channel) (platforms.Account, error) {
+	secrets, err := s.ChannelSecrets(ctx, ch.ID)
+	if err != nil {
+		return platforms.Account{}, err
+	}
+	return platforms.Account{
+		ChannelID: ch.ID, Platform: ch.Platform, Handle: ch.Handle, Secrets: secrets, Config: ch.Config,
+		SaveSecrets: func(ctx context.Context, sec map[string]string) error { return s.SaveChannelSecrets(ctx, ch.ID, sec) },
+	}, nil
+}
+
 func (s *Store) ChannelSecrets(ctx context.Context, id string) (map[string]string, error) {
 	var sealed []byte
 	if err := s.pool.QueryRow(ctx, `SELECT credentials FROM channels WHERE id = $1`, id).Scan(&sealed); err != nil {

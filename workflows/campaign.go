@@ -338,7 +338,7 @@ func (r *campaignRun) exec(ctx workflow.Context, s *playbooks.Step) error {
 
 // skip marks a step and everything nested in it as skipped.
 func (r *campaignRun) skip(s playbooks.Step, why string) {
-	walkOne(s, func(n *playbooks.Step) {
+	playbooks.WalkSteps([]playbooks.Step{s}, func(n *playbooks.Step) {
 		st := r.stepState(n.ID)
 		if st.Status == StepPending {
 			st.Status, st.Detail = StepSkipped, why
@@ -347,10 +347,6 @@ func (r *campaignRun) skip(s playbooks.Step, why string) {
 	})
 }
 
-func walkOne(s playbooks.Step, fn func(*playbooks.Step)) {
-	p := playbooks.Plan{Steps: []playbooks.Step{s}}
-	p.Walk(fn)
-}
 
 func (r *campaignRun) begin(ctx workflow.Context, id string) {
 	now := workflow.Now(ctx)
@@ -404,10 +400,15 @@ func (r *campaignRun) runKey(id string) string {
 // targets resolves channel references to the channels given at launch,
 // without duplicates, in a stable order.
 func (r *campaignRun) targets(refs []string) []playbooks.Target {
+	return resolveTargets(r.in.Targets, refs)
+}
+
+// resolveTargets maps channel references to the channels given at launch.
+func resolveTargets(byRef map[string][]playbooks.Target, refs []string) []playbooks.Target {
 	seen := map[string]bool{}
 	var out []playbooks.Target
 	for _, ref := range refs {
-		for _, t := range r.in.Targets[ref] {
+		for _, t := range byRef[ref] {
 			if !seen[t.ID] {
 				seen[t.ID] = true
 				out = append(out, t)

@@ -379,8 +379,7 @@ func (c *crisisRun) render(src string) (string, error) {
 }
 
 func (c *crisisRun) statementTargets() []playbooks.Target {
-	r := &campaignRun{in: CampaignInput{Targets: c.in.Targets}}
-	return r.targets(c.in.Plan.Statement.Channels)
+	return resolveTargets(c.in.Targets, c.in.Plan.Statement.Channels)
 }
 
 // allTargets is everyone on the escalation list, for freeze and all-clear.

@@ -280,11 +280,7 @@ type summary struct {
 
 // Delete removes a post or comment; one already gone counts as deleted.
 func (f *Facebook) Delete(ctx context.Context, acct platforms.Account, postID string) error {
-	err := f.api().do(ctx, acct, pageToken(acct), http.MethodDelete, "/"+url.PathEscape(postID), nil, nil)
-	if err != nil && !isGone(err) {
-		return fmt.Errorf("delete %s: %w", postID, err)
-	}
-	return nil
+	return f.api().remove(ctx, acct, pageToken(acct), postID)
 }
 
 // AccountInfo checks the Page token by reading the Page.
@@ -293,15 +289,9 @@ func (f *Facebook) AccountInfo(ctx context.Context, acct platforms.Account) (pla
 	if err != nil {
 		return platforms.AccountInfo{}, err
 	}
-	var out struct {
-		ID             string `json:"id"`
-		Name           string `json:"name"`
-		Username       string `json:"username"`
-		FollowersCount int64  `json:"followers_count"`
-	}
-	q := url.Values{"fields": {"id,name,username,followers_count"}}
-	if err := f.api().do(ctx, acct, pageToken(acct), http.MethodGet, "/"+url.PathEscape(page), q, &out); err != nil {
-		return platforms.AccountInfo{}, fmt.Errorf("verify credentials of page %s: %w", page, err)
+	out, err := f.api().profile(ctx, acct, pageToken(acct), page, "page")
+	if err != nil {
+		return platforms.AccountInfo{}, err
 	}
 	handle := out.Username
 	if handle == "" {

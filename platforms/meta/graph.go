@@ -337,3 +337,31 @@ func configValue(acct platforms.Account, platform, key, example string) (string,
 	}
 	return v, nil
 }
+
+// remove deletes a Graph object; one already gone counts as deleted.
+func (a api) remove(ctx context.Context, acct platforms.Account, token, id string) error {
+	err := a.do(ctx, acct, token, http.MethodDelete, "/"+url.PathEscape(id), nil, nil)
+	if err != nil && !isGone(err) {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// profile is what Facebook Pages and Instagram accounts both say about
+// themselves.
+type profile struct {
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	Username       string `json:"username"`
+	FollowersCount int64  `json:"followers_count"`
+}
+
+// profile reads node's identity and audience, which also proves the token.
+func (a api) profile(ctx context.Context, acct platforms.Account, token, node, what string) (profile, error) {
+	var out profile
+	q := url.Values{"fields": {"id,name,username,followers_count"}}
+	if err := a.do(ctx, acct, token, http.MethodGet, "/"+url.PathEscape(node), q, &out); err != nil {
+		return profile{}, fmt.Errorf("verify credentials of %s %s: %w", what, node, err)
+	}
+	return out, nil
+}

@@ -354,11 +354,7 @@ func (g *Instagram) Metrics(ctx context.Context, acct platforms.Account, postID 
 
 // Delete removes a media or comment; one already gone counts as deleted.
 func (g *Instagram) Delete(ctx context.Context, acct platforms.Account, postID string) error {
-	err := g.api().do(ctx, acct, igToken(acct), http.MethodDelete, "/"+url.PathEscape(postID), nil, nil)
-	if err != nil && !isGone(err) {
-		return fmt.Errorf("delete %s: %w", postID, err)
-	}
-	return nil
+	return g.api().remove(ctx, acct, igToken(acct), postID)
 }
 
 // AccountInfo checks the token by reading the Instagram account.
@@ -367,15 +363,9 @@ func (g *Instagram) AccountInfo(ctx context.Context, acct platforms.Account) (pl
 	if err != nil {
 		return platforms.AccountInfo{}, err
 	}
-	var out struct {
-		ID             string `json:"id"`
-		Username       string `json:"username"`
-		Name           string `json:"name"`
-		FollowersCount int64  `json:"followers_count"`
-	}
-	q := url.Values{"fields": {"id,username,name,followers_count"}}
-	if err := g.api().do(ctx, acct, igToken(acct), http.MethodGet, "/"+url.PathEscape(ig), q, &out); err != nil {
-		return platforms.AccountInfo{}, fmt.Errorf("verify credentials of instagram %s: %w", ig, err)
+	out, err := g.api().profile(ctx, acct, igToken(acct), ig, "instagram")
+	if err != nil {
+		return platforms.AccountInfo{}, err
 	}
 	return platforms.AccountInfo{ID: out.ID, Handle: out.Username, DisplayName: out.Name, Followers: out.FollowersCount}, nil
 }
