@@ -347,7 +347,6 @@ func (r *campaignRun) skip(s playbooks.Step, why string) {
 	})
 }
 
-
 func (r *campaignRun) begin(ctx workflow.Context, id string) {
 	now := workflow.Now(ctx)
 	r.state.CurrentStep = id
