@@ -60,7 +60,11 @@ type Window struct {
 	Baseline      float64 `expr:"baseline" json:"baseline"`
 	Minutes       float64 `expr:"minutes" json:"minutes"`
 	Verified      int64   `expr:"verified" json:"verified"`
-	Topic         string  `expr:"topic" json:"topic,omitempty"`
+	// Topic is set on a topic's window, Competitor on a competitor's; both
+	// are empty on the brand's own window. A rule that reads either is
+	// evaluated on every window of that kind (see rules.Scopes).
+	Topic      string `expr:"topic" json:"topic,omitempty"`
+	Competitor string `expr:"competitor" json:"competitor,omitempty"`
 }
 
 // FreezeEnv is what a crisis playbook's freeze rule reads.

@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
@@ -171,4 +172,40 @@ func Eval(src string, c Context, env any) (bool, error) {
 		return false, fmt.Errorf("rule %q: %w", src, err)
 	}
 	return p.EvalBool(env)
+}
+
+// WindowReads says which kinds of window a crisis rule looks at: a rule
+// that reads window.topic is about topics, one that reads
+// window.competitor about competitors, any other about the brand's own
+// mentions.
+type WindowReads struct {
+	Topic, Competitor bool
+}
+
+// Reads walks a compiled crisis rule for the window fields it names.
+func (p *Program) Reads() WindowReads {
+	var r WindowReads
+	n := p.prog.Node()
+	ast.Walk(&n, readsVisitor{&r})
+	return r
+}
+
+type readsVisitor struct{ r *WindowReads }
+
+func (v readsVisitor) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	if id, ok := m.Node.(*ast.IdentifierNode); !ok || id.Value != "window" {
+		return
+	}
+	if s, ok := m.Property.(*ast.StringNode); ok {
+		switch s.Value {
+		case "topic":
+			v.r.Topic = true
+		case "competitor":
+			v.r.Competitor = true
+		}
+	}
 }

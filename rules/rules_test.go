@@ -97,3 +97,20 @@ func BenchmarkEvalRawExpr(b *testing.B) {
 		}
 	}
 }
+
+func TestReads(t *testing.T) {
+	for src, want := range map[string]WindowReads{
+		`window.mentions > 3`: {},
+		`window.topic matches "outage" && window.mentions > 3`:  {Topic: true},
+		`window.competitor == "acme" && window.negative > 1`:    {Competitor: true},
+		`window.competitor != "" || window.topic in ["a", "b"]`: {Topic: true, Competitor: true},
+	} {
+		p, err := Compile(src, Crisis)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Reads(); got != want {
+			t.Errorf("%s: reads %+v, want %+v", src, got, want)
+		}
+	}
+}

@@ -28,6 +28,9 @@ var migrations embed.FS
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrExists is returned when a row with the same key already exists.
+var ErrExists = errors.New("already exists")
+
 // Store is the data access layer over one pgx pool.
 type Store struct {
 	pool *pgxpool.Pool
