@@ -17,7 +17,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cmo-dev/cmo/contentcheck"
+	"github.com/cmo-dev/cmo/notify"
 	"github.com/cmo-dev/cmo/platforms"
+	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/store"
 )
 
@@ -27,12 +29,19 @@ type Activities struct {
 	Store     *store.Store
 	Platforms platforms.Registry
 	Checker   ContentChecker
+	// Notifiers deliver notifications by route kind; a kind without one
+	// leaves its targets unrouted.
+	Notifiers notify.Senders
 	// PerChannel caps concurrent platform calls per channel (default 4):
 	// networks throttle bursts from one account, and a brand's many
 	// campaigns firing at the same minute should queue, not trip limits.
 	PerChannel int
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Playbooks is the library brand monitors take crisis playbooks from.
+	Playbooks *playbooks.Library
+	// Crises opens crisis workflows for detections.
+	Crises CrisisStarter
 }
 
 func (a *Activities) now() time.Time {

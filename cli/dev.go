@@ -58,7 +58,7 @@ running resume. Ctrl-C stops everything.`,
 				DataDir: dataDir, DatabaseURL: cfg.DatabaseURL, HTTPAddr: httpAddr,
 				TemporalPort: temporalPort, UIPort: uiPort, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log, Playbooks: lib,
-				Checker: activities.Gate{C: contentcheck.New("")},
+				Checker: activities.Gate{C: contentcheck.New("")}, MonitorInterval: cfg.MonitorInterval,
 			})
 			if err != nil {
 				return fmt.Errorf("cmo dev: %w", err)

@@ -191,15 +191,25 @@ func newWorkerCmd() *cobra.Command {
 			if err := tclient.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
 				return err
 			}
+			lib, err := playbooks.Load(cfg.PlaybooksDir)
+			if err != nil {
+				return fmt.Errorf("load playbooks: %w", err)
+			}
 			acts := &activities.Activities{
 				Store:     store.New(pool, box),
 				Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg), HTTP: &http.Client{Timeout: cfg.PlatformTimeout}}),
 				Checker:   activities.Gate{C: contentcheck.New("")},
 				Log:       log,
+				Playbooks: lib,
+				Crises:    worker.Crises{Client: c, TaskQueue: cfg.TaskQueue},
 			}
 			w := worker.New(c, cfg.TaskQueue, acts)
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
+			}
+			if err := worker.EnsureMonitors(ctx, c, cfg.TaskQueue, acts.Store, workflows.MonitorInput{Interval: cfg.MonitorInterval}); err != nil {
+				w.Stop()
+				return err
 			}
 			log.Info("cmo worker running", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 			<-ctx.Done()

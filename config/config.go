@@ -26,6 +26,7 @@ const (
 	EnvConnectTimeout    = "CMO_CONNECT_TIMEOUT"
 	EnvPlaybooksDir      = "CMO_PLAYBOOKS_DIR"
 	EnvPlatformTimeout   = "CMO_PLATFORM_TIMEOUT"
+	EnvMonitorInterval   = "CMO_MONITOR_INTERVAL"
 )
 
 // Vars lists every environment variable the binary reads, with what it is for.
@@ -42,6 +43,7 @@ var Vars = map[string]string{
 	EnvConnectTimeout:    "how long server and worker keep retrying to reach Temporal and PostgreSQL at start",
 	EnvPlaybooksDir:      "directory of extra playbooks (*.yaml) added to the shipped ones; same name replaces",
 	EnvPlatformTimeout:   "timeout of one HTTP call to a platform (default 30s); a call that times out is retried after reading the channel back",
+	EnvMonitorInterval:   "how often each brand's monitor evaluates crisis detection when no mentions arrive (default 10s, 1s to 10s); new mentions wake it sooner",
 }
 
 // Defaults used when a variable is unset.
@@ -68,6 +70,7 @@ type Config struct {
 	ConnectTimeout    time.Duration
 	PlaybooksDir      string
 	PlatformTimeout   time.Duration
+	MonitorInterval   time.Duration
 }
 
 // FromEnv reads Config from the process environment.
@@ -103,6 +106,14 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, fmt.Errorf("%s: %q is not a positive duration like 10s", EnvPlatformTimeout, v)
 		}
 		c.PlatformTimeout = d
+	}
+	c.MonitorInterval = 10 * time.Second
+	if v := get(EnvMonitorInterval, ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 10*time.Second {
+			return Config{}, fmt.Errorf("%s: %q is not a duration between 1s and 10s", EnvMonitorInterval, v)
+		}
+		c.MonitorInterval = d
 	}
 	if v := get(EnvConnectTimeout, ""); v != "" {
 		d, err := time.ParseDuration(v)

@@ -29,6 +29,7 @@ func TestFromLookupDefaults(t *testing.T) {
 		LogLevel:          "info",
 		ConnectTimeout:    DefaultConnectTimeout,
 		PlatformTimeout:   30 * time.Second,
+		MonitorInterval:   10 * time.Second,
 	}, c)
 
 	// Blank values count as unset.
@@ -52,6 +53,7 @@ func TestFromLookupOverrides(t *testing.T) {
 		EnvDataDir:           "/data",
 		EnvLogLevel:          "debug",
 		EnvConnectTimeout:    "90s",
+		EnvMonitorInterval:   "2s",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, Config{
@@ -66,6 +68,7 @@ func TestFromLookupOverrides(t *testing.T) {
 		LogLevel:          "debug",
 		ConnectTimeout:    90 * time.Second,
 		PlatformTimeout:   30 * time.Second,
+		MonitorInterval:   2 * time.Second,
 	}, c)
 
 	// The URL-safe alphabet, unpadded, is accepted too.
@@ -85,6 +88,8 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{"timeout without unit", map[string]string{EnvConnectTimeout: "90"}, EnvConnectTimeout, `"90"`},
 		{"timeout negative", map[string]string{EnvConnectTimeout: "-5s"}, EnvConnectTimeout, "positive"},
 		{"timeout zero", map[string]string{EnvConnectTimeout: "0s"}, EnvConnectTimeout, "positive"},
+		{"monitor interval too long", map[string]string{EnvMonitorInterval: "1m"}, EnvMonitorInterval, "between 1s and 10s"},
+		{"monitor interval too short", map[string]string{EnvMonitorInterval: "100ms"}, EnvMonitorInterval, "between 1s and 10s"},
 		{"platform timeout bad", map[string]string{EnvPlatformTimeout: "fast"}, EnvPlatformTimeout, `"fast"`},
 		{"key too short", map[string]string{EnvSecretKey: base64.StdEncoding.EncodeToString(make([]byte, 16))}, EnvSecretKey, "16 bytes, want 32"},
 		{"key too long", map[string]string{EnvSecretKey: base64.StdEncoding.EncodeToString(make([]byte, 33))}, EnvSecretKey, "33 bytes, want 32"},

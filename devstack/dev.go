@@ -54,7 +54,9 @@ type Options struct {
 	Checker activities.ContentChecker
 	// Playbooks to serve; nil loads the shipped library.
 	Playbooks *playbooks.Library
-	Log       *slog.Logger
+	// MonitorInterval is the brand monitors' tick; 0 means the default.
+	MonitorInterval time.Duration
+	Log             *slog.Logger
 }
 
 // Stack is a running dev stack.
@@ -218,12 +220,16 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		_ = s.http.Shutdown(sctx)
 	})
 
-	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Log: o.Log}
+	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Log: o.Log,
+		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}}
 	s.worker = worker.New(s.Client, o.TaskQueue, acts)
 	if err := s.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	s.closers = append(s.closers, s.worker.Stop)
+	if err := worker.EnsureMonitors(ctx, s.Client, o.TaskQueue, s.Store, workflows.MonitorInput{Interval: o.MonitorInterval}); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -173,24 +173,9 @@ func launchDetails(plan *playbooks.Plan, brand store.Brand, author string, param
 // channels: a platform name means every active channel on it; anything
 // else is a channel name.
 func (s *Server) resolveTargets(c echo.Context, brand store.Brand, plan *playbooks.Plan) (map[string][]playbooks.Target, error) {
-	chs, err := s.d.Store.Channels(c.Request().Context(), brand.ID)
+	out, missing, err := s.d.Store.ResolveTargets(c.Request().Context(), brand.ID, plan.ChannelRefs())
 	if err != nil {
 		return nil, err
-	}
-	out := map[string][]playbooks.Target{}
-	var missing []string
-	for _, ref := range plan.ChannelRefs() {
-		for _, ch := range chs {
-			if ch.Status != "active" {
-				continue
-			}
-			if ch.Name == ref || (playbooks.IsPlatform(ref) && ch.Platform == ref) {
-				out[ref] = append(out[ref], playbooks.Target{ID: ch.ID, Name: ch.Name, Platform: ch.Platform})
-			}
-		}
-		if len(out[ref]) == 0 {
-			missing = append(missing, ref)
-		}
 	}
 	if len(missing) > 0 {
 		return nil, invalidField("brand", "brand %q has no active channel for %s, which playbook %q publishes to",

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmo-dev/cmo/platforms"
+	"github.com/cmo-dev/cmo/playbooks"
 )
 
 // Brand is an organisation whose voice cmo manages.
@@ -209,4 +210,36 @@ func (s *Store) ChannelSecrets(ctx context.Context, id string) (map[string]strin
 		return nil, fmt.Errorf("credentials of %s: %w", id, err)
 	}
 	return out, nil
+}
+
+// ResolveTargets maps channel references (a channel's name or a platform)
+// to the brand's active channels, and lists the references that match
+// none.
+func (s *Store) ResolveTargets(ctx context.Context, brand string, refs []string) (map[string][]playbooks.Target, []string, error) {
+	chs, err := s.Channels(ctx, brand)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := map[string][]playbooks.Target{}
+	var missing []string
+	for _, ref := range refs {
+		for _, ch := range chs {
+			if ch.Status == "active" && (ch.Name == ref || (playbooks.IsPlatform(ref) && ch.Platform == ref)) {
+				out[ref] = append(out[ref], playbooks.Target{ID: ch.ID, Name: ch.Name, Platform: ch.Platform})
+			}
+		}
+		if len(out[ref]) == 0 {
+			missing = append(missing, ref)
+		}
+	}
+	return out, missing, nil
+}
+
+// BrandIDs lists every brand's id.
+func (s *Store) BrandIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM brands ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list brand ids: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -30,17 +30,17 @@ const (
 	crisisStatusResolved     = "resolved"
 )
 
-// CrisisWorkflowID derives the workflow id from the crisis id.
-func CrisisWorkflowID(crisisID string) string { return "crisis:" + crisisID }
-
 // CrisisInput starts a crisis: the playbook, the brand's channels for the
 // statement, and the window that triggered detection.
 type CrisisInput struct {
-	CrisisID string                        `json:"crisis_id"`
-	Brand    string                        `json:"brand"`
-	Plan     *playbooks.Plan               `json:"plan"`
-	Window   rules.Window                  `json:"window"`
-	Targets  map[string][]playbooks.Target `json:"targets"`
+	CrisisID string          `json:"crisis_id"`
+	Brand    string          `json:"brand"`
+	Plan     *playbooks.Plan `json:"plan"`
+	// Scope is the window the detection held on: the brand's own
+	// mentions, a topic or a competitor.
+	Scope   string                        `json:"scope,omitempty"`
+	Window  rules.Window                  `json:"window"`
+	Targets map[string][]playbooks.Target `json:"targets"`
 }
 
 // CrisisState is the crisis as the API shows it.

@@ -30,4 +30,5 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 const (
 	KindCampaign = "campaign"
 	KindCrisis   = "crisis"
+	KindMonitor  = "monitor"
 )
