@@ -187,31 +187,4 @@ func (a *Activities) classifyRead(err error) error {
 	return err
 }
 
-// NotifyInput is a message for notification targets.
-type NotifyInput struct {
-	CampaignID string   `json:"campaign_id"`
-	Brand      string   `json:"brand"`
-	StepID     string   `json:"step_id"`
-	To         []string `json:"to"`
-	Message    string   `json:"message"`
-}
-
-// Notify records the message for each target, once per (campaign, step,
-// target) however often it is retried; delivery reads the records.
-func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
-	for _, to := range in.To {
-		key := strings.Join([]string{in.CampaignID, in.StepID, to, shortHash(in.Message)}, "/")
-		added, err := a.Store.AddNotification(ctx, key, store.Notification{
-			BrandID: in.Brand, CampaignID: in.CampaignID, StepID: in.StepID, Target: to, Message: in.Message,
-		})
-		if err != nil {
-			return err
-		}
-		if added {
-			a.logger().Info("notification", "to", to, "campaign", in.CampaignID, "step", in.StepID, "message", in.Message)
-		}
-	}
-	return nil
-}
-
 func shortHash(s string) string { return idempotencyKey(s)[:12] }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -201,20 +202,28 @@ func RetryAfterOf(err error) time.Duration {
 }
 
 // redact removes secrets from text that may end up in a log, the outbox or
-// a Temporal error (which the Temporal UI shows). A Slack URL's path is the
-// credential, so it goes too when a server echoes only the path.
+// a Temporal error (which the Temporal UI shows). For a URL, its path, its
+// last segment and its query go too: a Slack webhook's token is the end of
+// its path, and servers echo paths more often than whole URLs.
 func redact(text string, secrets ...string) string {
 	for _, s := range secrets {
 		if s == "" {
 			continue
 		}
-		text = strings.ReplaceAll(text, s, "[redacted]")
-		if i := strings.Index(s, "://"); i >= 0 {
-			if j := strings.IndexByte(s[i+3:], '/'); j >= 0 {
-				if path := s[i+3+j:]; len(path) > 1 {
-					text = strings.ReplaceAll(text, path, "[redacted]")
-				}
+		parts := []string{s}
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			if len(u.Path) > 1 {
+				parts = append(parts, u.Path)
 			}
+			if i := strings.LastIndexByte(u.Path, '/'); i >= 0 && len(u.Path)-i > 4 {
+				parts = append(parts, u.Path[i+1:])
+			}
+			if u.RawQuery != "" {
+				parts = append(parts, u.RawQuery)
+			}
+		}
+		for _, p := range parts {
+			text = strings.ReplaceAll(text, p, "[redacted]")
 		}
 	}
 	return text

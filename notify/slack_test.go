@@ -65,16 +65,16 @@ func (h *slackHooks) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch r.URL.Path {
-	case "/services/T1/B1/prohibited":
+	case "/services/T1/B1/prohibited-Zx81kQ":
 		http.Error(w, "action_prohibited", http.StatusForbidden)
-	case "/services/T1/B1/revoked":
+	case "/services/T1/B1/revoked-Zx81kQ":
 		http.Error(w, "no_service", http.StatusNotFound)
-	case "/services/T1/B1/archived":
+	case "/services/T1/B1/archived-Zx81kQ":
 		http.Error(w, "channel_is_archived", http.StatusGone)
-	case "/services/T1/B1/busy":
+	case "/services/T1/B1/busy-Zx81kQ":
 		w.Header().Set("Retry-After", "7")
 		http.Error(w, "rate_limited", http.StatusTooManyRequests)
-	case "/services/T1/B1/broken":
+	case "/services/T1/B1/broken-Zx81kQ":
 		// A server that echoes the request path would leak the token.
 		http.Error(w, "internal error handling "+r.URL.Path, http.StatusInternalServerError)
 	default:
@@ -142,11 +142,11 @@ func TestSlackErrorsSayWhetherToRetry(t *testing.T) {
 		retryAfter time.Duration
 		says       string
 	}{
-		{"prohibited", 403, true, 0, "action_prohibited"},
-		{"revoked", 404, true, 0, "no_service"},
-		{"archived", 410, true, 0, "channel_is_archived"},
-		{"busy", 429, false, 7 * time.Second, "rate_limited"},
-		{"broken", 500, false, 0, "internal error"},
+		{"prohibited-Zx81kQ", 403, true, 0, "action_prohibited"},
+		{"revoked-Zx81kQ", 404, true, 0, "no_service"},
+		{"archived-Zx81kQ", 410, true, 0, "channel_is_archived"},
+		{"busy-Zx81kQ", 429, false, 7 * time.Second, "rate_limited"},
+		{"broken-Zx81kQ", 500, false, 0, "internal error"},
 	} {
 		t.Run(tc.hook, func(t *testing.T) {
 			err := s.Send(context.Background(), slackRoute(h, tc.hook), notify.Message{Text: "hello"})
