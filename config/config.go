@@ -5,6 +5,9 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -27,6 +30,11 @@ const (
 	EnvPlaybooksDir      = "CMO_PLAYBOOKS_DIR"
 	EnvPlatformTimeout   = "CMO_PLATFORM_TIMEOUT"
 	EnvMonitorInterval   = "CMO_MONITOR_INTERVAL"
+	EnvSMTPAddr          = "CMO_SMTP_ADDR"
+	EnvSMTPFrom          = "CMO_SMTP_FROM"
+	EnvSMTPUsername      = "CMO_SMTP_USERNAME"
+	EnvSMTPPassword      = "CMO_SMTP_PASSWORD"
+	EnvPagerDutyURL      = "CMO_PAGERDUTY_URL"
 )
 
 // Vars lists every environment variable the binary reads, with what it is for.
@@ -44,6 +52,11 @@ var Vars = map[string]string{
 	EnvPlaybooksDir:      "directory of extra playbooks (*.yaml) added to the shipped ones; same name replaces",
 	EnvPlatformTimeout:   "timeout of one HTTP call to a platform (default 30s); a call that times out is retried after reading the channel back",
 	EnvMonitorInterval:   "how often each brand's monitor evaluates crisis detection when no mentions arrive (default 10s, 1s to 10s); new mentions wake it sooner",
+	EnvSMTPAddr:          "mail server host:port for e-mail notifications (STARTTLS when offered); unset, e-mail targets stay unrouted",
+	EnvSMTPFrom:          "sender of e-mail notifications, an address or \"Name <address>\" (required with " + EnvSMTPAddr + ")",
+	EnvSMTPUsername:      "mail server login (AUTH PLAIN, sent only over TLS or to localhost)",
+	EnvSMTPPassword:      "mail server password",
+	EnvPagerDutyURL:      "PagerDuty Events API v2 endpoint (default " + DefaultPagerDutyURL + ")",
 }
 
 // Defaults used when a variable is unset.
@@ -54,6 +67,7 @@ const (
 	DefaultHTTPAddr          = ":8080"
 	DefaultDataDir           = ".cmo"
 	DefaultConnectTimeout    = 5 * time.Minute
+	DefaultPagerDutyURL      = "https://events.pagerduty.com/v2/enqueue"
 )
 
 // Config is everything server and worker need to reach their peers.
@@ -71,6 +85,12 @@ type Config struct {
 	PlaybooksDir      string
 	PlatformTimeout   time.Duration
 	MonitorInterval   time.Duration
+	// The mail server for e-mail notifications; SMTPAddr empty means none.
+	SMTPAddr     string
+	SMTPFrom     string
+	SMTPUsername string
+	SMTPPassword string
+	PagerDutyURL string
 }
 
 // FromEnv reads Config from the process environment.
@@ -99,6 +119,17 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		ConnectTimeout:    DefaultConnectTimeout,
 		PlaybooksDir:      get(EnvPlaybooksDir, ""),
 		PlatformTimeout:   30 * time.Second,
+		SMTPAddr:          get(EnvSMTPAddr, ""),
+		SMTPFrom:          get(EnvSMTPFrom, ""),
+		SMTPUsername:      get(EnvSMTPUsername, ""),
+		PagerDutyURL:      get(EnvPagerDutyURL, DefaultPagerDutyURL),
+	}
+	// A password is taken as given: spaces may be part of it.
+	if v, ok := lookup(EnvSMTPPassword); ok && strings.TrimSpace(v) != "" {
+		c.SMTPPassword = v
+	}
+	if err := c.checkNotifiers(); err != nil {
+		return Config{}, err
 	}
 	if v := get(EnvPlatformTimeout, ""); v != "" {
 		d, err := time.ParseDuration(v)
@@ -135,6 +166,29 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %q is not one of debug, info, warn, error", EnvLogLevel, c.LogLevel)
 	}
 	return c, nil
+}
+
+// checkNotifiers refuses notifier settings that would only fail at the
+// first notification, hours later, in the middle of a crisis.
+func (c Config) checkNotifiers() error {
+	if c.SMTPAddr != "" {
+		if host, port, err := net.SplitHostPort(c.SMTPAddr); err != nil || host == "" || port == "" {
+			return fmt.Errorf("%s: %q is not host:port like smtp.example.com:587", EnvSMTPAddr, c.SMTPAddr)
+		}
+		if c.SMTPFrom == "" {
+			return fmt.Errorf("%s: the sender address is required when %s is set", EnvSMTPFrom, EnvSMTPAddr)
+		}
+		if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
+			return fmt.Errorf("%s: %q is not an address like cmo@example.com or \"cmo <cmo@example.com>\"", EnvSMTPFrom, c.SMTPFrom)
+		}
+	}
+	if (c.SMTPUsername == "") != (c.SMTPPassword == "") {
+		return fmt.Errorf("%s and %s go together: set both or neither", EnvSMTPUsername, EnvSMTPPassword)
+	}
+	if u, err := url.Parse(c.PagerDutyURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%s: %q is not an http(s) URL", EnvPagerDutyURL, c.PagerDutyURL)
+	}
+	return nil
 }
 
 // DecodeKey parses a base64 (standard or URL alphabet) 32-byte key.

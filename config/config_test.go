@@ -30,6 +30,7 @@ func TestFromLookupDefaults(t *testing.T) {
 		ConnectTimeout:    DefaultConnectTimeout,
 		PlatformTimeout:   30 * time.Second,
 		MonitorInterval:   10 * time.Second,
+		PagerDutyURL:      DefaultPagerDutyURL,
 	}, c)
 
 	// Blank values count as unset.
@@ -69,6 +70,7 @@ func TestFromLookupOverrides(t *testing.T) {
 		ConnectTimeout:    90 * time.Second,
 		PlatformTimeout:   30 * time.Second,
 		MonitorInterval:   2 * time.Second,
+		PagerDutyURL:      DefaultPagerDutyURL,
 	}, c)
 
 	// The URL-safe alphabet, unpadded, is accepted too.
