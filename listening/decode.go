@@ -20,7 +20,11 @@ type ItemError struct {
 	Index int // 0-based position among the mentions
 	Field string
 	Msg   string
+	// Err is the underlying error, for errors.As.
+	Err error
 }
+
+func (e *ItemError) Unwrap() error { return e.Err }
 
 func (e *ItemError) Error() string {
 	where := fmt.Sprintf("mentions[%d]", e.Index)
@@ -36,17 +40,17 @@ func (e *ItemError) Error() string {
 func itemErr(line, index int, err error) *ItemError {
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		return &ItemError{Line: line, Index: index, Field: fe.Field, Msg: fe.Message}
+		return &ItemError{Line: line, Index: index, Field: fe.Field, Msg: fe.Message, Err: err}
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return &ItemError{Line: line, Index: index, Field: te.Field, Msg: fmt.Sprintf("must be %s, got %s", te.Type, te.Value)}
+		return &ItemError{Line: line, Index: index, Field: te.Field, Msg: fmt.Sprintf("must be %s, got %s", te.Type, te.Value), Err: err}
 	}
 	var pe *time.ParseError
 	if errors.As(err, &pe) {
-		return &ItemError{Line: line, Index: index, Field: "created_at", Msg: "is not an RFC 3339 time: " + strconv.Quote(pe.Value)}
+		return &ItemError{Line: line, Index: index, Field: "created_at", Msg: "is not an RFC 3339 time: " + strconv.Quote(pe.Value), Err: err}
 	}
-	return &ItemError{Line: line, Index: index, Msg: err.Error()}
+	return &ItemError{Line: line, Index: index, Msg: err.Error(), Err: err}
 }
 
 // DecodeJSON reads a JSON array of mentions or NDJSON (one object per

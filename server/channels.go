@@ -47,6 +47,7 @@ func (s *Server) createBrand(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.startMonitor(c.Request().Context(), b.ID)
 	return c.JSON(http.StatusCreated, b)
 }
 

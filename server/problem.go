@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +26,8 @@ type Problem struct {
 	Errors []FieldProblem `json:"errors,omitempty"`
 	// RequestID lets an operator find the request in the logs.
 	RequestID string `json:"request_id,omitempty"`
+	// RetryAfter, in seconds, is sent as the Retry-After header.
+	RetryAfter int `json:"-"`
 }
 
 // FieldProblem is one invalid input field.
@@ -47,6 +50,7 @@ const (
 	TypeNotFound     = "urn:cmo:problem:not-found"
 	TypeConflict     = "urn:cmo:problem:conflict"
 	TypeUnavailable  = "urn:cmo:problem:unavailable"
+	TypeUnauthorized = "urn:cmo:problem:unauthorized"
 	TypeInternal     = "urn:cmo:problem:internal"
 	TypeHTTP         = "urn:cmo:problem:http"
 )
@@ -153,6 +157,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+		if p.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+		}
 		c.Response().WriteHeader(p.Status)
 		if c.Request().Method != http.MethodHead {
 			_ = json.NewEncoder(c.Response()).Encode(p)

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"go.temporal.io/sdk/client"
 
+	"github.com/cmo-dev/cmo/listening"
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/platforms/sandbox"
 	"github.com/cmo-dev/cmo/playbooks"
@@ -37,12 +38,19 @@ type Deps struct {
 	// when unknown.
 	UIURL string
 	Now   func() time.Time
+	// Sentiment scores mentions that arrive without a sentiment; nil
+	// leaves them neutral.
+	Sentiment listening.Scorer
+	// MonitorInterval is the tick of monitors the API starts for new
+	// brands; 0 means the default.
+	MonitorInterval time.Duration
 }
 
 // Server is the API.
 type Server struct {
-	d Deps
-	e *echo.Echo
+	d     Deps
+	e     *echo.Echo
+	nudge *nudger
 }
 
 // New builds the API with every route registered.
@@ -60,6 +68,9 @@ func New(d Deps) *Server {
 	e.Use(middleware.Recover())
 	e.Use(requestLog(d.Log))
 	s := &Server{d: d, e: e}
+	if d.Temporal != nil {
+		s.nudge = newNudger(s.signalMonitor)
+	}
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -75,12 +86,22 @@ func New(d Deps) *Server {
 	v1.POST("/channels/:id/test", s.testChannel)
 	v1.POST("/channels/:id/disable", s.setChannelStatus("disabled"))
 	v1.POST("/channels/:id/enable", s.setChannelStatus("active"))
+	v1.GET("/brands/:brand/routes", s.listRoutes)
+	v1.PUT("/brands/:brand/routes/:target", s.putRoute)
+	v1.DELETE("/brands/:brand/routes/:target", s.deleteRoute)
+	v1.GET("/brands/:brand/notifications", s.listNotifications)
 	v1.POST("/campaigns", s.launchCampaign)
 	v1.GET("/campaigns", s.listCampaigns)
 	v1.GET("/campaigns/:id", s.getCampaign)
 	v1.POST("/campaigns/:id/approvals", s.approveCampaign)
 	v1.GET("/campaigns/:id/report", s.getReport)
 	v1.GET("/sandbox/posts", s.listSandboxPosts)
+	v1.POST("/mentions", s.postMentions)
+	v1.GET("/mentions", s.listMentions)
+	v1.POST("/hooks/mentions/:source", s.postMentionHook)
+	v1.GET("/brands/:brand/listening", s.getListening)
+	v1.PUT("/brands/:brand/listening", s.putListening)
+	v1.POST("/brands/:brand/sources", s.createMentionSource)
 
 	sb := http.StripPrefix("/sandbox", sandbox.NewServer(d.Store.Sandbox(), "/sandbox", d.Now))
 	e.Any("/sandbox/*", echo.WrapHandler(sb))
