@@ -46,6 +46,14 @@ func decodeSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
+// CheckSecret reports whether secret is a usable signing secret, so a
+// secret can be refused when it is configured instead of at the first
+// delivery.
+func CheckSecret(secret string) error {
+	_, err := decodeSecret(secret)
+	return err
+}
+
 // sign computes HMAC-SHA256 over "{id}.{timestamp}.{body}".
 func sign(key []byte, id string, ts int64, body []byte) []byte {
 	mac := hmac.New(sha256.New, key)
