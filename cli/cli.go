@@ -70,6 +70,7 @@ func envHelp() string {
 	for _, name := range []string{
 		config.EnvDatabaseURL, config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTaskQueue,
 		config.EnvHTTPAddr, config.EnvSecretKey, config.EnvSandboxURL, config.EnvDataDir, config.EnvLogLevel, config.EnvConnectTimeout, config.EnvPlaybooksDir, config.EnvPlatformTimeout,
+		config.EnvSMTPAddr, config.EnvSMTPFrom, config.EnvSMTPUsername, config.EnvSMTPPassword, config.EnvPagerDutyURL,
 	} {
 		s += fmt.Sprintf("  %-20s %s\n", name, config.Vars[name])
 	}

@@ -59,6 +59,7 @@ running resume. Ctrl-C stops everything.`,
 				TemporalPort: temporalPort, UIPort: uiPort, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log, Playbooks: lib,
 				Checker: activities.Gate{C: contentcheck.New("")}, MonitorInterval: cfg.MonitorInterval,
+				Notifiers: notifiers(cfg),
 			})
 			if err != nil {
 				return fmt.Errorf("cmo dev: %w", err)

@@ -199,6 +199,7 @@ func newWorkerCmd() *cobra.Command {
 				Store:     store.New(pool, box),
 				Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg), HTTP: &http.Client{Timeout: cfg.PlatformTimeout}}),
 				Checker:   activities.Gate{C: contentcheck.New("")},
+				Notifiers: notifiers(cfg),
 				Log:       log,
 				Playbooks: lib,
 				Crises:    worker.Crises{Client: c, TaskQueue: cfg.TaskQueue},

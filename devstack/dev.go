@@ -21,6 +21,7 @@ import (
 	"github.com/cmo-dev/cmo/activities"
 	"github.com/cmo-dev/cmo/config"
 	"github.com/cmo-dev/cmo/devstack/pgcluster"
+	"github.com/cmo-dev/cmo/notify"
 	"github.com/cmo-dev/cmo/platforms/all"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/sealbox"
@@ -52,6 +53,9 @@ type Options struct {
 	SecretKey []byte
 	// Checker is the content quality gate; nil fails check steps.
 	Checker activities.ContentChecker
+	// Notifiers deliver notifications; nil gets Slack, PagerDuty and
+	// webhook senders with their defaults and no e-mail.
+	Notifiers notify.Senders
 	// Playbooks to serve; nil loads the shipped library.
 	Playbooks *playbooks.Library
 	// MonitorInterval is the brand monitors' tick; 0 means the default.
@@ -220,7 +224,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		_ = s.http.Shutdown(sctx)
 	})
 
-	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Log: o.Log,
+	notifiers := o.Notifiers
+	if notifiers == nil {
+		notifiers = notify.New(notify.Options{})
+	}
+	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Notifiers: notifiers, Log: o.Log,
 		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}}
 	s.worker = worker.New(s.Client, o.TaskQueue, acts)
 	if err := s.worker.Start(); err != nil {
