@@ -61,7 +61,7 @@ cluster and PostgreSQL; every setting comes from the environment:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newDevCmd(), newServerCmd(), newWorkerCmd(), newMigrateCmd(), newPlaybookCmd())
+	root.AddCommand(newDevCmd(), newServerCmd(), newWorkerCmd(), newMigrateCmd(), newPlaybookCmd(), newMentionsCmd())
 	return root
 }
 
@@ -69,7 +69,7 @@ func envHelp() string {
 	var s string
 	for _, name := range []string{
 		config.EnvDatabaseURL, config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTaskQueue,
-		config.EnvHTTPAddr, config.EnvSecretKey, config.EnvSandboxURL, config.EnvDataDir, config.EnvLogLevel, config.EnvConnectTimeout, config.EnvPlaybooksDir, config.EnvPlatformTimeout,
+		config.EnvHTTPAddr, config.EnvSecretKey, config.EnvSandboxURL, config.EnvDataDir, config.EnvLogLevel, config.EnvConnectTimeout, config.EnvPlaybooksDir, config.EnvPlatformTimeout, config.EnvMonitorInterval, config.EnvAPIURL,
 		config.EnvSMTPAddr, config.EnvSMTPFrom, config.EnvSMTPUsername, config.EnvSMTPPassword, config.EnvPagerDutyURL,
 	} {
 		s += fmt.Sprintf("  %-20s %s\n", name, config.Vars[name])

@@ -30,6 +30,7 @@ const (
 	EnvPlaybooksDir      = "CMO_PLAYBOOKS_DIR"
 	EnvPlatformTimeout   = "CMO_PLATFORM_TIMEOUT"
 	EnvMonitorInterval   = "CMO_MONITOR_INTERVAL"
+	EnvAPIURL            = "CMO_API_URL"
 	EnvSMTPAddr          = "CMO_SMTP_ADDR"
 	EnvSMTPFrom          = "CMO_SMTP_FROM"
 	EnvSMTPUsername      = "CMO_SMTP_USERNAME"
@@ -51,6 +52,7 @@ var Vars = map[string]string{
 	EnvConnectTimeout:    "how long server and worker keep retrying to reach Temporal and PostgreSQL at start",
 	EnvPlaybooksDir:      "directory of extra playbooks (*.yaml) added to the shipped ones; same name replaces",
 	EnvPlatformTimeout:   "timeout of one HTTP call to a platform (default 30s); a call that times out is retried after reading the channel back",
+	EnvAPIURL:            "cmo mentions import: base URL of the cmo API (default http://127.0.0.1:8080)",
 	EnvMonitorInterval:   "how often each brand's monitor evaluates crisis detection when no mentions arrive (default 10s, 1s to 10s); new mentions wake it sooner",
 	EnvSMTPAddr:          "mail server host:port for e-mail notifications (STARTTLS when offered); unset, e-mail targets stay unrouted",
 	EnvSMTPFrom:          "sender of e-mail notifications, an address or \"Name <address>\" (required with " + EnvSMTPAddr + ")",

@@ -54,10 +54,10 @@ func itemErr(line, index int, err error) *ItemError {
 }
 
 // DecodeJSON reads a JSON array of mentions or NDJSON (one object per
-// line) and calls fn for each. Unknown fields are refused, so that a typo
+// line) and calls fn for each with its line (0 inside an array). Unknown fields are refused, so that a typo
 // in a producer's field name is an error rather than a silently empty
 // value.
-func DecodeJSON(r io.Reader, fn func(Mention) error) error {
+func DecodeJSON(r io.Reader, fn func(m Mention, line int) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := firstNonSpace(br)
 	if err == io.EOF {
@@ -84,7 +84,7 @@ func firstNonSpace(br *bufio.Reader) (byte, error) {
 	}
 }
 
-func decodeArray(r io.Reader, fn func(Mention) error) error {
+func decodeArray(r io.Reader, fn func(Mention, int) error) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if _, err := dec.Token(); err != nil {
@@ -95,7 +95,7 @@ func decodeArray(r io.Reader, fn func(Mention) error) error {
 		if err := dec.Decode(&m); err != nil {
 			return itemErr(0, i, err)
 		}
-		if err := fn(m); err != nil {
+		if err := fn(m, 0); err != nil {
 			return itemErr(0, i, err)
 		}
 	}
@@ -105,7 +105,7 @@ func decodeArray(r io.Reader, fn func(Mention) error) error {
 	return nil
 }
 
-func decodeLines(br *bufio.Reader, fn func(Mention) error) error {
+func decodeLines(br *bufio.Reader, fn func(Mention, int) error) error {
 	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxTextBytes*8)
 	line, index := 0, 0
@@ -124,7 +124,7 @@ func decodeLines(br *bufio.Reader, fn func(Mention) error) error {
 		if dec.More() {
 			return &ItemError{Line: line, Index: index, Msg: "more than one JSON value on the line"}
 		}
-		if err := fn(m); err != nil {
+		if err := fn(m, line); err != nil {
 			return itemErr(line, index, err)
 		}
 		index++
@@ -144,7 +144,7 @@ var CSVColumns = []string{"brand", "source", "external_id", "author_handle", "au
 	"text", "lang", "created_at", "url", "sentiment_score", "sentiment_label", "topics", "competitor"}
 
 // DecodeCSV reads mentions from CSV with a header row.
-func DecodeCSV(r io.Reader, fn func(Mention) error) error {
+func DecodeCSV(r io.Reader, fn func(m Mention, line int) error) error {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	head, err := cr.Read()
@@ -183,7 +183,7 @@ func DecodeCSV(r io.Reader, fn func(Mention) error) error {
 		}
 		m, err := fromRecord(get)
 		if err == nil {
-			err = fn(m)
+			err = fn(m, line)
 		}
 		if err != nil {
 			return itemErr(line, index, err)

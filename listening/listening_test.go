@@ -154,7 +154,7 @@ func TestDetectPicksScopesByWhatTheRuleReads(t *testing.T) {
 
 func TestDecodeLocatesErrors(t *testing.T) {
 	var n int
-	count := func(Mention) error { n++; return nil }
+	count := func(Mention, int) error { n++; return nil }
 	require.NoError(t, DecodeJSON(strings.NewReader("\n{\"brand\":\"a\"}\n\n{\"brand\":\"b\"}\n"), count))
 	require.Equal(t, 2, n)
 	require.NoError(t, DecodeJSON(strings.NewReader(` [{"brand":"a"},{"brand":"b"}]`), count))
@@ -171,7 +171,7 @@ func TestDecodeLocatesErrors(t *testing.T) {
 
 	csv := "brand,source,external_id,created_at,author_followers\na,x,1,2026-11-25T10:00:00Z,12\na,x,2,2026-11-25T10:00:00Z,lots\n"
 	var got []Mention
-	err = DecodeCSV(strings.NewReader(csv), func(m Mention) error { got = append(got, m); return nil })
+	err = DecodeCSV(strings.NewReader(csv), func(m Mention, _ int) error { got = append(got, m); return nil })
 	require.ErrorAs(t, err, &ie)
 	require.Equal(t, 3, ie.Line)
 	require.Equal(t, "author_followers", ie.Field)

@@ -82,7 +82,7 @@ func (s *Server) ingest(c echo.Context, body []byte, defaultBrand, onlyBrand str
 	now := s.d.Now()
 	configs := map[string]*listening.Config{}
 	var ms []listening.Mention
-	prepare := func(m listening.Mention) error {
+	prepare := func(m listening.Mention, _ int) error {
 		if len(ms) >= MaxMentionsPerRequest {
 			return fmt.Errorf("more than %d mentions in one request; split it", MaxMentionsPerRequest)
 		}
