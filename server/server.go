@@ -21,6 +21,7 @@ import (
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/platforms/sandbox"
 	"github.com/cmo-dev/cmo/playbooks"
+	"github.com/cmo-dev/cmo/sentiment"
 	"github.com/cmo-dev/cmo/store"
 )
 
@@ -39,7 +40,7 @@ type Deps struct {
 	UIURL string
 	Now   func() time.Time
 	// Sentiment scores mentions that arrive without a sentiment; nil
-	// leaves them neutral.
+	// means the lexicon scorer.
 	Sentiment listening.Scorer
 	// MonitorInterval is the tick of monitors the API starts for new
 	// brands; 0 means the default.
@@ -60,6 +61,13 @@ func New(d Deps) *Server {
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
+	}
+	if d.Sentiment == nil {
+		lex := sentiment.New()
+		d.Sentiment = func(text, lang string) (float64, string, string) {
+			r := lex.Score(text, lang)
+			return r.Score, r.Label, r.Lang
+		}
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
