@@ -15,8 +15,8 @@ import (
 	"github.com/cmo-dev/cmo/listening"
 )
 
-// mentionColumns are written by COPY, in this order.
-var mentionColumns = []string{"brand_id", "source", "external_id", "author_handle", "author_followers", "author_verified",
+// MentionColumns are written by COPY, in this order (see MentionRow).
+var MentionColumns = []string{"brand_id", "source", "external_id", "author_handle", "author_followers", "author_verified",
 	"body", "lang", "created_at", "url", "sentiment", "sentiment_label", "sentiment_source", "topics", "competitor"}
 
 // ErrUnknownBrand is returned when a mention names a brand that does not
@@ -81,19 +81,21 @@ func dedupBatch(ms []listening.Mention) []listening.Mention {
 }
 
 func mentionRows(ms []listening.Mention) pgx.CopyFromSource {
-	return pgx.CopyFromSlice(len(ms), func(i int) ([]any, error) {
-		m := &ms[i]
-		score, label, source := 0.0, listening.Neutral, listening.FromLexicon
-		if m.Sentiment != nil {
-			score, label, source = m.Sentiment.Score, m.Sentiment.Label, m.Sentiment.Source
-		}
-		topics := m.Topics
-		if topics == nil {
-			topics = []string{}
-		}
-		return []any{m.Brand, m.Source, m.ExternalID, m.Author.Handle, m.Author.Followers, m.Author.Verified,
-			m.Text, m.Lang, m.CreatedAt, m.URL, float32(score), label, source, topics, m.Competitor}, nil
-	})
+	return pgx.CopyFromSlice(len(ms), func(i int) ([]any, error) { return MentionRow(&ms[i]), nil })
+}
+
+// MentionRow is a prepared mention as the values of MentionColumns.
+func MentionRow(m *listening.Mention) []any {
+	score, label, source := 0.0, listening.Neutral, listening.FromLexicon
+	if m.Sentiment != nil {
+		score, label, source = m.Sentiment.Score, m.Sentiment.Label, m.Sentiment.Source
+	}
+	topics := m.Topics
+	if topics == nil {
+		topics = []string{}
+	}
+	return []any{m.Brand, m.Source, m.ExternalID, m.Author.Handle, m.Author.Followers, m.Author.Verified,
+		m.Text, m.Lang, m.CreatedAt, m.URL, float32(score), label, source, topics, m.Competitor}
 }
 
 // copyMentions writes ms and returns those that were new.
@@ -102,7 +104,7 @@ func copyMentions(ctx context.Context, tx pgx.Tx, ms []listening.Mention) ([]lis
 	if err != nil {
 		return nil, fmt.Errorf("insert mentions: %w", err)
 	}
-	_, err = sp.CopyFrom(ctx, pgx.Identifier{"mentions"}, mentionColumns, mentionRows(ms))
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"mentions"}, MentionColumns, mentionRows(ms))
 	if err == nil {
 		return ms, sp.Commit(ctx)
 	}
@@ -120,7 +122,7 @@ func copyMentions(ctx context.Context, tx pgx.Tx, ms []listening.Mention) ([]lis
 		(LIKE mentions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
 		return nil, fmt.Errorf("insert mentions: stage: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"mention_stage"}, mentionColumns, mentionRows(ms)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"mention_stage"}, MentionColumns, mentionRows(ms)); err != nil {
 		return nil, fmt.Errorf("insert mentions: stage copy: %w", err)
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO mentions (`+columnList()+`)
@@ -149,7 +151,7 @@ func copyMentions(ctx context.Context, tx pgx.Tx, ms []listening.Mention) ([]lis
 
 func columnList() string {
 	s := ""
-	for i, c := range mentionColumns {
+	for i, c := range MentionColumns {
 		if i > 0 {
 			s += ", "
 		}
