@@ -45,13 +45,16 @@ type Plan struct {
 	Steps       []Step            `yaml:"steps" json:"steps,omitempty"`
 
 	// Crisis playbooks: detection, severity and the response procedure.
-	Detect     Expr           `yaml:"detect" json:"detect,omitempty"`
-	Window     Duration       `yaml:"window" json:"window,omitempty"`
-	Severity   []SeverityRule `yaml:"severity" json:"severity,omitempty"`
-	Escalation []Tier         `yaml:"escalation" json:"escalation,omitempty"`
-	Freeze     *Freeze        `yaml:"freeze" json:"freeze,omitempty"`
-	Statement  *Statement     `yaml:"statement" json:"statement,omitempty"`
-	Resolve    *Resolve       `yaml:"resolve" json:"resolve,omitempty"`
+	Detect   Expr           `yaml:"detect" json:"detect,omitempty"`
+	Window   Duration       `yaml:"window" json:"window,omitempty"`
+	Severity []SeverityRule `yaml:"severity" json:"severity,omitempty"`
+	// Deescalate lets severity fall: while it holds, a new window may set
+	// a lower level. Without it severity only rises (or falls by hand).
+	Deescalate Expr       `yaml:"deescalate" json:"deescalate,omitempty"`
+	Escalation []Tier     `yaml:"escalation" json:"escalation,omitempty"`
+	Freeze     *Freeze    `yaml:"freeze" json:"freeze,omitempty"`
+	Statement  *Statement `yaml:"statement" json:"statement,omitempty"`
+	Resolve    *Resolve   `yaml:"resolve" json:"resolve,omitempty"`
 
 	// File is where the playbook was read from; Hash is the SHA-256 of its
 	// bytes, recorded on every run so an auditor knows which text ran.

@@ -65,7 +65,7 @@ func validate(c *collector, p *Plan, root *yaml.Node) {
 		for _, f := range []struct {
 			name string
 			set  bool
-		}{{"detect", !p.Detect.IsZero()}, {"window", p.Window != 0}, {"severity", p.Severity != nil}, {"escalation", p.Escalation != nil},
+		}{{"detect", !p.Detect.IsZero()}, {"window", p.Window != 0}, {"severity", p.Severity != nil}, {"deescalate", !p.Deescalate.IsZero()}, {"escalation", p.Escalation != nil},
 			{"freeze", p.Freeze != nil}, {"statement", p.Statement != nil}, {"resolve", p.Resolve != nil}} {
 			if f.set {
 				c.add(v.keyAt(f.name, keyPos(root, f.name)), f.name, "only Crisis playbooks have %s", f.name)
@@ -396,6 +396,7 @@ func (v *validator) crisis(root *yaml.Node) {
 		}
 		compileExpr(c, f+".when", r.When, rules.Crisis)
 	}
+	compileExpr(c, "deescalate", p.Deescalate, rules.Crisis)
 	if len(p.Escalation) == 0 && !c.has("escalation") {
 		c.add(keyPos(root, "escalation"), "escalation", "a crisis playbook needs at least one escalation tier")
 	}
