@@ -43,6 +43,9 @@ type Plan struct {
 	Params      map[string]*Param `yaml:"params" json:"params,omitempty"`
 	Goals       map[string]Expr   `yaml:"goals" json:"goals,omitempty"`
 	Steps       []Step            `yaml:"steps" json:"steps,omitempty"`
+	// Tags describe a campaign ("promo", "humour") so that a crisis
+	// freeze can hold the campaigns that would read badly during it.
+	Tags []string `yaml:"tags" json:"tags,omitempty"`
 
 	// Crisis playbooks: detection, severity and the response procedure.
 	Detect   Expr           `yaml:"detect" json:"detect,omitempty"`
@@ -287,16 +290,40 @@ type Tier struct {
 	Repeat int `yaml:"repeat" json:"repeat,omitempty"`
 }
 
-// Freeze stops scheduled posts while a crisis lasts.
+// Freeze stops scheduled posts while a crisis lasts. Scope says which:
+// every campaign of the brand, posts to some channels (names or
+// platforms), campaigns with one of some tags, or campaigns for some
+// markets.
 type Freeze struct {
-	Pos        Pos      `yaml:"-" json:"-"`
-	When       Expr     `yaml:"when" json:"when"`
-	Scope      string   `yaml:"scope" json:"scope"`
-	Channels   []string `yaml:"channels" json:"channels,omitempty"`
-	Tags       []string `yaml:"tags" json:"tags,omitempty"`
-	OnUnfreeze string   `yaml:"on_unfreeze" json:"on_unfreeze,omitempty"`
-	Reapprove  bool     `yaml:"reapprove" json:"reapprove,omitempty"`
+	Pos      Pos      `yaml:"-" json:"-"`
+	When     Expr     `yaml:"when" json:"when"`
+	Scope    string   `yaml:"scope" json:"scope"`
+	Channels []string `yaml:"channels" json:"channels,omitempty"`
+	Tags     []string `yaml:"tags" json:"tags,omitempty"`
+	Markets  []string `yaml:"markets" json:"markets,omitempty"`
+	// OnUnfreeze says what becomes of a post whose time passed during the
+	// freeze: drop it, or reschedule it to publish right after the lift.
+	OnUnfreeze string `yaml:"on_unfreeze" json:"on_unfreeze,omitempty"`
+	// Reapprove asks for a new approval of a held post before it goes out.
+	Reapprove bool `yaml:"reapprove" json:"reapprove,omitempty"`
 }
+
+// Freeze scopes.
+const (
+	FreezeBrand    = "brand"
+	FreezeChannels = "channels"
+	FreezeTags     = "tags"
+	FreezeMarkets  = "markets"
+)
+
+// FreezeScopes lists every freeze scope, for error messages.
+var FreezeScopes = []string{FreezeBrand, FreezeChannels, FreezeTags, FreezeMarkets}
+
+// What becomes of a post whose time passed during a freeze.
+const (
+	UnfreezeDrop       = "drop"
+	UnfreezeReschedule = "reschedule"
+)
 
 // Statement is the holding statement a crisis publishes once approved.
 type Statement struct {

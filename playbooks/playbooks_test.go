@@ -275,3 +275,34 @@ steps:
 `))
 	require.ErrorContains(t, err, "m.yaml:10:11: steps[0].content.media[0].url: media are given by an https:// or http:// URL")
 }
+
+func TestCampaignTagsAndFreezeMarkets(t *testing.T) {
+	lib, err := Shipped()
+	require.NoError(t, err)
+	p, ok := lib.Get("paid-boost")
+	require.True(t, ok)
+	require.Equal(t, []string{"promo", "paid"}, p.Tags)
+
+	crisis, err := Parse("c.yaml", []byte(`apiVersion: cmo/v1
+kind: Crisis
+name: spain-outage
+detect: window.negative_ratio > 0.5
+severity:
+  - {level: high, when: "true"}
+escalation:
+  - {notify: [slack:oncall], ack_within: 15m}
+freeze:
+  when: severity == "high"
+  scope: markets
+  markets: [es, pt]
+  reapprove: true
+resolve: {when: window.negative_ratio < 0.2, hold: 1h}
+`))
+	require.NoError(t, err)
+	require.Equal(t, FreezeMarkets, crisis.Freeze.Scope)
+	require.Equal(t, []string{"es", "pt"}, crisis.Freeze.Markets)
+	require.Equal(t, UnfreezeReschedule, crisis.Freeze.OnUnfreeze, "reschedule is the default")
+	raw, err := json.Marshal(crisis.Freeze)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"markets":["es","pt"]`)
+}

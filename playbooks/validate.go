@@ -62,6 +62,7 @@ func validate(c *collector, p *Plan, root *yaml.Node) {
 		if len(p.Steps) == 0 {
 			c.add(keyPos(root, "steps"), "steps", "a campaign needs at least one step")
 		}
+		v.labels("tags", keyPos(root, "tags"), p.Tags, "tags")
 		for _, f := range []struct {
 			name string
 			set  bool
@@ -376,6 +377,9 @@ func (v *validator) crisis(root *yaml.Node) {
 	if p.Goals != nil {
 		c.add(v.keyAt("goals", keyPos(root, "goals")), "goals", "only Campaign playbooks have goals")
 	}
+	if p.Tags != nil && !c.has("tags") {
+		c.add(v.keyAt("tags", keyPos(root, "tags")), "tags", "only Campaign playbooks have tags; a crisis names the tags it holds in freeze.tags")
+	}
 	if p.Detect.IsZero() && !c.has("detect") {
 		c.add(keyPos(root, "detect"), "detect", "a crisis playbook needs a detect rule")
 	}
@@ -420,24 +424,30 @@ func (v *validator) crisis(root *yaml.Node) {
 		compileExpr(c, "freeze.when", fz.When, rules.Freeze)
 		scope := v.at("freeze.scope", fz.Pos)
 		switch fz.Scope {
-		case "", "brand":
-			fz.Scope = "brand"
-		case "channels":
+		case "", FreezeBrand:
+			fz.Scope = FreezeBrand
+		case FreezeChannels:
 			if len(fz.Channels) == 0 && !c.has("freeze.channels") {
 				c.add(v.at("freeze.channels", scope), "freeze.channels", "scope channels needs the channels")
 			}
-			v.channels("freeze.channels", fz.Pos, fz.Channels)
-		case "tags":
+		case FreezeTags:
 			if len(fz.Tags) == 0 && !c.has("freeze.tags") {
 				c.add(v.at("freeze.tags", scope), "freeze.tags", "scope tags needs the tags")
 			}
+		case FreezeMarkets:
+			if len(fz.Markets) == 0 && !c.has("freeze.markets") {
+				c.add(v.at("freeze.markets", scope), "freeze.markets", "scope markets needs the markets")
+			}
 		default:
-			c.add(scope, "freeze.scope", "must be brand, channels or tags, got %q", fz.Scope)
+			c.add(scope, "freeze.scope", "must be one of %s, got %q", strings.Join(FreezeScopes, ", "), fz.Scope)
 		}
+		v.channels("freeze.channels", fz.Pos, fz.Channels)
+		v.labels("freeze.tags", fz.Pos, fz.Tags, "tags")
+		v.labels("freeze.markets", fz.Pos, fz.Markets, "markets")
 		switch fz.OnUnfreeze {
 		case "":
-			fz.OnUnfreeze = "reschedule"
-		case "drop", "reschedule":
+			fz.OnUnfreeze = UnfreezeReschedule
+		case UnfreezeDrop, UnfreezeReschedule:
 		default:
 			c.add(v.at("freeze.on_unfreeze", fz.Pos), "freeze.on_unfreeze", "must be drop or reschedule, got %q", fz.OnUnfreeze)
 		}
@@ -571,6 +581,23 @@ func templateParams(n parse.Node, top bool, use func(string)) {
 		templateParams(n.ElseList, top, use)
 	case *parse.TemplateNode:
 		templateParams(n.Pipe, top, use)
+	}
+}
+
+// labels checks a list of tags or markets: ids, each given once. They are
+// matched exactly against what a launch gives, so "Promo" would never
+// match anything.
+func (v *validator) labels(field string, pos Pos, list []string, what string) {
+	seen := map[string]bool{}
+	for i, l := range list {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case !idPattern.MatchString(l):
+			v.c.add(v.at(f, pos), f, "%s are 1-63 lower-case letters, digits, '-' or '_', got %q", what, l)
+		case seen[l]:
+			v.c.add(v.at(f, pos), f, "%q is given twice", l)
+		}
+		seen[l] = true
 	}
 }
 
