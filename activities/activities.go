@@ -42,6 +42,9 @@ type Activities struct {
 	Playbooks *playbooks.Library
 	// Crises opens crisis workflows for detections.
 	Crises CrisisStarter
+	// Campaigns tells a brand's running campaigns that a freeze began or
+	// was lifted.
+	Campaigns CampaignSignaller
 }
 
 func (a *Activities) now() time.Time {

@@ -203,6 +203,7 @@ func newWorkerCmd() *cobra.Command {
 				Log:       log,
 				Playbooks: lib,
 				Crises:    worker.Crises{Client: c, TaskQueue: cfg.TaskQueue},
+				Campaigns: worker.Campaigns{Client: c},
 			}
 			w := worker.New(c, cfg.TaskQueue, acts)
 			if err := w.Start(); err != nil {

@@ -229,7 +229,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		notifiers = notify.New(notify.Options{})
 	}
 	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Notifiers: notifiers, Log: o.Log,
-		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}}
+		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}, Campaigns: worker.Campaigns{Client: s.Client}}
 	s.worker = worker.New(s.Client, o.TaskQueue, acts)
 	if err := s.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
