@@ -256,3 +256,11 @@ func (a *Activities) notifyHolder(ctx context.Context, in NotifyInput) string {
 	}
 	return "notify:" + in.CampaignID + "/" + in.StepID
 }
+
+// Notification actions, for NotifyInput.Action: workflows name them here
+// rather than import the package that does the sending.
+const (
+	ActionTrigger     = notify.ActionTrigger
+	ActionAcknowledge = notify.ActionAcknowledge
+	ActionResolve     = notify.ActionResolve
+)

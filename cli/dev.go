@@ -13,6 +13,7 @@ import (
 	"github.com/cmo-dev/cmo/contentcheck"
 	"github.com/cmo-dev/cmo/devstack"
 	"github.com/cmo-dev/cmo/playbooks"
+	"github.com/cmo-dev/cmo/workflows"
 )
 
 func newDevCmd() *cobra.Command {
@@ -58,7 +59,7 @@ running resume. Ctrl-C stops everything.`,
 				DataDir: dataDir, DatabaseURL: cfg.DatabaseURL, HTTPAddr: httpAddr,
 				TemporalPort: temporalPort, UIPort: uiPort, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log, Playbooks: lib,
-				Checker: activities.Gate{C: contentcheck.New("")}, MonitorInterval: cfg.MonitorInterval,
+				Checker: activities.Gate{C: contentcheck.New("")}, Monitor: workflows.MonitorInput{Interval: cfg.MonitorInterval},
 				Notifiers: notifiers(cfg),
 			})
 			if err != nil {

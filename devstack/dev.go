@@ -58,9 +58,10 @@ type Options struct {
 	Notifiers notify.Senders
 	// Playbooks to serve; nil loads the shipped library.
 	Playbooks *playbooks.Library
-	// MonitorInterval is the brand monitors' tick; 0 means the default.
-	MonitorInterval time.Duration
-	Log             *slog.Logger
+	// Monitor holds the brand monitors' settings (tick, spacing of the
+	// windows sent to open crises); zero values take the defaults.
+	Monitor workflows.MonitorInput
+	Log     *slog.Logger
 }
 
 // Stack is a running dev stack.
@@ -235,7 +236,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	s.closers = append(s.closers, s.worker.Stop)
-	if err := worker.EnsureMonitors(ctx, s.Client, o.TaskQueue, s.Store, workflows.MonitorInput{Interval: o.MonitorInterval}); err != nil {
+	if err := worker.EnsureMonitors(ctx, s.Client, o.TaskQueue, s.Store, o.Monitor); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -110,6 +110,7 @@ func New(d Deps) *Server {
 	v1.GET("/brands/:brand/listening", s.getListening)
 	v1.PUT("/brands/:brand/listening", s.putListening)
 	v1.POST("/brands/:brand/sources", s.createMentionSource)
+	s.registerCrisisRoutes(v1)
 
 	sb := http.StripPrefix("/sandbox", sandbox.NewServer(d.Store.Sandbox(), "/sandbox", d.Now))
 	e.Any("/sandbox/*", echo.WrapHandler(sb))

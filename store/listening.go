@@ -271,3 +271,39 @@ func scanCrisis(r pgx.Row) (Crisis, error) {
 	}
 	return c, nil
 }
+
+// CrisisDeliveries lists the notifications a crisis sent, oldest first,
+// with their delivery state.
+func (s *Store) CrisisDeliveries(ctx context.Context, crisisID string) ([]Delivery, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deliveryCols+` FROM notifications WHERE campaign_id = $1 ORDER BY created_at, id`, crisisID)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries of %s: %w", crisisID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
+}
+
+// SeriesPoint is one step of a scope's mention counts over time.
+type SeriesPoint struct {
+	At       time.Time `json:"at"`
+	Mentions int64     `json:"mentions"`
+	Negative int64     `json:"negative"`
+	Reach    int64     `json:"reach"`
+	MaxReach int64     `json:"max_reach"`
+}
+
+// Series sums a scope's minute buckets into steps over [from, to), for
+// charts and post-mortems. Steps with no mentions are left out.
+func (s *Store) Series(ctx context.Context, brand, scope string, from, to time.Time, step time.Duration) ([]SeriesPoint, error) {
+	rows, err := s.pool.Query(ctx, `SELECT date_bin($5::interval, minute, $3::timestamptz) AS at, sum(mentions), sum(negative), sum(reach), max(max_reach)
+		FROM mention_buckets WHERE brand_id = $1 AND scope = $2 AND minute >= $3 AND minute < $4
+		GROUP BY 1 ORDER BY 1`, brand, scope, from, to, step)
+	if err != nil {
+		return nil, fmt.Errorf("series of %s %s: %w", brand, scope, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SeriesPoint, error) {
+		var p SeriesPoint
+		err := r.Scan(&p.At, &p.Mentions, &p.Negative, &p.Reach, &p.MaxReach)
+		p.At = p.At.UTC()
+		return p, err
+	})
+}

@@ -17,17 +17,40 @@ import (
 
 // Names clients use to talk to a crisis workflow.
 const (
-	CrisisWorkflow           = "Crisis"
-	SignalWindow             = "window"
-	UpdateAck                = "ack"
-	UpdateStatementApproval  = "statement-approval"
-	UpdateResolve            = "resolve"
-	ErrCrisisClosed          = "CrisisClosed"
-	ErrAlreadyAcknowledged   = "AlreadyAcknowledged"
+	CrisisWorkflow          = "Crisis"
+	SignalWindow            = "window"
+	UpdateAck               = "ack"
+	UpdateStatementApproval = "statement-approval"
+	UpdateResolve           = "resolve"
+	UpdateEscalate          = "escalate"
+	UpdateDeescalate        = "deescalate"
+	UpdateFreeze            = "freeze"
+	ErrCrisisClosed         = "CrisisClosed"
+	ErrAlreadyAcknowledged  = "AlreadyAcknowledged"
+	ErrInvalidCrisisRequest = "InvalidCrisisRequest"
+
 	crisisStatementStep      = "statement"
 	crisisStatusOpen         = "open"
 	crisisStatusAcknowledged = "acknowledged"
 	crisisStatusResolved     = "resolved"
+)
+
+// Crisis event kinds, in the timeline.
+const (
+	EventDetected          = "detected"
+	EventSeverity          = "severity"
+	EventPage              = "page"
+	EventPageFailed        = "page-failed"
+	EventAck               = "acknowledged"
+	EventEscalated         = "escalated"
+	EventDeescalated       = "deescalated"
+	EventFreeze            = "freeze"
+	EventUnfreeze          = "unfreeze"
+	EventStatementDraft    = "statement-draft"
+	EventStatementDecision = "statement-decision"
+	EventStatementEscalate = "statement-escalated"
+	EventPublished         = "published"
+	EventResolved          = "resolved"
 )
 
 // CrisisInput starts a crisis: the playbook, the brand's channels for the
@@ -43,32 +66,43 @@ type CrisisInput struct {
 	Targets map[string][]playbooks.Target `json:"targets"`
 }
 
-// CrisisState is the crisis as the API shows it.
+// CrisisState is the crisis as the API shows it. Events is its timeline:
+// every decision with its actor, in order.
 type CrisisState struct {
-	CrisisID     string           `json:"id"`
-	Brand        string           `json:"brand"`
-	Playbook     string           `json:"playbook"`
-	Status       string           `json:"status"`
-	Severity     string           `json:"severity"`
-	Severities   []SeverityChange `json:"severity_changes"`
-	Window       rules.Window     `json:"window"`
-	Pages        []Page           `json:"pages"`
-	AckedBy      string           `json:"acknowledged_by,omitempty"`
-	AckedAt      *time.Time       `json:"acknowledged_at,omitempty"`
-	Frozen       bool             `json:"frozen"`
-	Statement    string           `json:"statement,omitempty"`
-	StatementBy  string           `json:"statement_approved_by,omitempty"`
-	Posts        []Post           `json:"posts"`
-	ResolvedAt   *time.Time       `json:"resolved_at,omitempty"`
-	ResolvedBy   string           `json:"resolved_by,omitempty"`
-	ResolveNotes string           `json:"resolve_notes,omitempty"`
+	CrisisID     string             `json:"id"`
+	Brand        string             `json:"brand"`
+	Playbook     string             `json:"playbook"`
+	Title        string             `json:"title"`
+	Scope        string             `json:"scope,omitempty"`
+	Status       string             `json:"status"`
+	Severity     string             `json:"severity"`
+	Severities   []SeverityChange   `json:"severity_changes"`
+	Window       rules.Window       `json:"window"`
+	OpenedAt     time.Time          `json:"opened_at"`
+	Tier         int                `json:"tier"`
+	Pages        []Page             `json:"pages"`
+	AckedBy      string             `json:"acknowledged_by,omitempty"`
+	AckedAt      *time.Time         `json:"acknowledged_at,omitempty"`
+	Frozen       bool               `json:"frozen"`
+	FrozenAt     *time.Time         `json:"frozen_at,omitempty"`
+	Statement    string             `json:"statement,omitempty"`
+	StatementBy  string             `json:"statement_approved_by,omitempty"`
+	Statements   []StatementVersion `json:"statement_versions"`
+	Posts        []Post             `json:"posts"`
+	ResolvedAt   *time.Time         `json:"resolved_at,omitempty"`
+	ResolvedBy   string             `json:"resolved_by,omitempty"`
+	ResolveNotes string             `json:"resolve_notes,omitempty"`
+	Events       []Event            `json:"events"`
 }
 
-// SeverityChange records a severity and the values that caused it.
+// SeverityChange records a severity, the values that caused it and, when
+// set by hand, who and why.
 type SeverityChange struct {
 	Level  string       `json:"level"`
 	At     time.Time    `json:"at"`
 	Window rules.Window `json:"window"`
+	Actor  string       `json:"actor,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 }
 
 // Page is one escalation notification.
@@ -77,6 +111,28 @@ type Page struct {
 	Round   int       `json:"round"`
 	Targets []string  `json:"targets"`
 	At      time.Time `json:"at"`
+	// By is set when someone escalated by hand.
+	By string `json:"by,omitempty"`
+}
+
+// StatementVersion is one text of the holding statement and what became
+// of it.
+type StatementVersion struct {
+	Version  int       `json:"version"`
+	Text     string    `json:"text"`
+	At       time.Time `json:"at"`
+	By       string    `json:"by"` // "template", "pre-approved" or the editor
+	Decision string    `json:"decision,omitempty"`
+	Actor    string    `json:"actor,omitempty"`
+}
+
+// Event is one line of a crisis timeline.
+type Event struct {
+	At     time.Time     `json:"at"`
+	Kind   string        `json:"kind"`
+	Actor  string        `json:"actor,omitempty"`
+	Detail string        `json:"detail"`
+	Window *rules.Window `json:"window,omitempty"`
 }
 
 // AckRequest acknowledges a crisis page.
@@ -90,6 +146,36 @@ type ResolveRequest struct {
 	Reason string `json:"reason"`
 }
 
+// EscalateRequest pages the next tier now.
+type EscalateRequest struct {
+	Actor  string `json:"actor"`
+	Reason string `json:"reason"`
+}
+
+// DeescalateRequest lowers the severity by hand.
+type DeescalateRequest struct {
+	Actor  string `json:"actor"`
+	Level  string `json:"level"`
+	Reason string `json:"reason"`
+}
+
+// FreezeRequest freezes or lifts the freeze by hand.
+type FreezeRequest struct {
+	Actor  string `json:"actor"`
+	Frozen bool   `json:"frozen"`
+	Reason string `json:"reason"`
+}
+
+// StatementApproval decides on the holding statement; Text, when given,
+// is an edited statement that the decision applies to.
+type StatementApproval struct {
+	Decision string `json:"decision"`
+	Actor    string `json:"actor"`
+	Role     string `json:"role,omitempty"`
+	Comment  string `json:"comment,omitempty"`
+	Text     string `json:"text,omitempty"`
+}
+
 // Crisis runs a crisis playbook: severity from its rules, escalation tier
 // by tier until someone acknowledges, freeze while the rule holds, an
 // approved holding statement, and resolution once the resolve rule has
@@ -98,20 +184,32 @@ func Crisis(ctx workflow.Context, in CrisisInput) (CrisisState, error) {
 	if in.Plan == nil || in.Plan.Kind != playbooks.KindCrisis {
 		return CrisisState{}, temporal.NewNonRetryableApplicationError("crisis input needs a Crisis plan", "BadInput", nil)
 	}
-	c := &crisisRun{in: in, wake: workflow.NewBufferedChannel(ctx, 1), state: CrisisState{CrisisID: in.CrisisID, Brand: in.Brand, Playbook: in.Plan.Name,
-		Status: crisisStatusOpen, Pages: []Page{}, Posts: []Post{}, Severities: []SeverityChange{}}}
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (CrisisState, error) { return c.state, nil }); err != nil {
-		return CrisisState{}, err
+	c := &crisisRun{in: in, wake: workflow.NewBufferedChannel(ctx, 1), state: CrisisState{CrisisID: in.CrisisID, Brand: in.Brand,
+		Playbook: in.Plan.Name, Title: in.Plan.DisplayTitle(), Scope: in.Scope, Status: crisisStatusOpen, OpenedAt: workflow.Now(ctx),
+		Pages: []Page{}, Posts: []Post{}, Severities: []SeverityChange{}, Statements: []StatementVersion{}, Events: []Event{}}}
+	for name, h := range map[string]any{
+		QueryState: func() (CrisisState, error) { return c.state, nil },
+	} {
+		if err := workflow.SetQueryHandler(ctx, name, h); err != nil {
+			return CrisisState{}, err
+		}
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAck, c.ack, workflow.UpdateHandlerOptions{Validator: c.validateAck}); err != nil {
-		return CrisisState{}, err
+	updates := []struct {
+		name      string
+		handler   any
+		validator any
+	}{
+		{UpdateAck, c.ack, c.validateAck},
+		{UpdateStatementApproval, c.approveStatement, c.validateStatementApproval},
+		{UpdateResolve, c.resolveByHand, c.validateResolve},
+		{UpdateEscalate, c.escalateByHand, c.validateEscalate},
+		{UpdateDeescalate, c.deescalateByHand, c.validateDeescalate},
+		{UpdateFreeze, c.freezeByHand, c.validateFreeze},
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateStatementApproval, c.approveStatement,
-		workflow.UpdateHandlerOptions{Validator: c.validateStatementApproval}); err != nil {
-		return CrisisState{}, err
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateResolve, c.resolveByHand, workflow.UpdateHandlerOptions{Validator: c.validateResolve}); err != nil {
-		return CrisisState{}, err
+	for _, u := range updates {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
+			return CrisisState{}, err
+		}
 	}
 	return c.run(ctx)
 }
@@ -122,13 +220,22 @@ type crisisRun struct {
 	resolved bool
 	// wake interrupts the watch loop when the crisis is resolved by hand.
 	wake workflow.Channel
+	// escalations counts manual escalations, which cut a tier's wait short.
+	escalations int
 	// statement approval
 	waiting  bool
-	decided  *ApprovalResult
+	decided  *StatementApproval
 	escalate string
 }
 
+func (c *crisisRun) event(ctx workflow.Context, kind, actor, detail string, w *rules.Window) {
+	c.state.Events = append(c.state.Events, Event{At: workflow.Now(ctx), Kind: kind, Actor: actor, Detail: detail, Window: w})
+}
+
 func (c *crisisRun) run(ctx workflow.Context) (CrisisState, error) {
+	w := c.in.Window
+	c.event(ctx, EventDetected, "", fmt.Sprintf("%s held on %s: %d mentions, %.0f%% negative, volume z-score %.1f",
+		c.in.Plan.Detect.Src, scopeName(c.in.Scope), w.Mentions, 100*w.NegativeRatio, w.VolumeZ), &w)
 	c.observe(ctx, c.in.Window)
 	windows := workflow.GetSignalChannel(ctx, SignalWindow)
 
@@ -179,20 +286,25 @@ func (c *crisisRun) run(ctx workflow.Context) (CrisisState, error) {
 		holdCancel()
 	}
 	if c.state.Frozen {
-		c.state.Frozen = false
-		if err := c.send(ctx, "unfreeze", c.allTargets(), fmt.Sprintf("Crisis %s is resolved: scheduled posts resume.", c.in.CrisisID)); err != nil {
-			return c.state, err
-		}
+		c.setFrozen(ctx, false, "", "the crisis is resolved")
 	}
-	if err := c.send(ctx, "all-clear", c.allTargets(), fmt.Sprintf("All clear: crisis %s (%s) is resolved.", c.in.CrisisID, c.in.Plan.DisplayTitle())); err != nil {
-		return c.state, err
+	if err := c.send(ctx, "all-clear", c.allTargets(), activities.ActionResolve,
+		fmt.Sprintf("All clear: crisis %s (%s) is resolved.", c.in.CrisisID, c.in.Plan.DisplayTitle())); err != nil {
+		c.event(ctx, EventPageFailed, "", "all-clear: "+err.Error(), nil)
 	}
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	return c.state, nil
 }
 
-// observe takes a new window: severity may rise (never fall on its own),
-// and the freeze rule is checked against it.
+func scopeName(scope string) string {
+	if scope == "" {
+		return "brand"
+	}
+	return scope
+}
+
+// observe takes a new window: severity may rise, and falls only while the
+// playbook's deescalate rule holds; the freeze rule is checked against it.
 func (c *crisisRun) observe(ctx workflow.Context, w rules.Window) {
 	c.state.Window = w
 	level := "low"
@@ -202,55 +314,164 @@ func (c *crisisRun) observe(ctx workflow.Context, w rules.Window) {
 			break
 		}
 	}
-	if rank(level) > rank(c.state.Severity) {
-		c.state.Severity = level
-		c.state.Severities = append(c.state.Severities, SeverityChange{Level: level, At: workflow.Now(ctx), Window: w})
-		_ = workflow.UpsertTypedSearchAttributes(ctx, SASeverity.ValueSet(level))
+	switch {
+	case rank(level) > rank(c.state.Severity):
+		c.setSeverity(ctx, level, w, "", "")
+	case rank(level) < rank(c.state.Severity) && !c.in.Plan.Deescalate.IsZero():
+		if ok, err := rules.Eval(c.in.Plan.Deescalate.Src, rules.Crisis, rules.WindowEnv{Window: w}); err == nil && ok {
+			c.setSeverity(ctx, level, w, "", c.in.Plan.Deescalate.Src)
+		}
 	}
 	if fz := c.in.Plan.Freeze; fz != nil && !c.state.Frozen && !c.resolved {
 		if ok, err := rules.Eval(fz.When.Src, rules.Freeze, rules.FreezeEnv{Window: w, Severity: c.state.Severity}); err == nil && ok {
-			c.state.Frozen = true
-			workflow.Go(ctx, func(ctx workflow.Context) {
-				_ = c.send(ctx, "freeze", c.allTargets(), fmt.Sprintf("Freeze (%s scope) for crisis %s: scheduled posts are held.", fz.Scope, c.in.CrisisID))
-			})
+			c.setFrozen(ctx, true, "", fz.When.Src)
 		}
 	}
+}
+
+func (c *crisisRun) setSeverity(ctx workflow.Context, level string, w rules.Window, actor, reason string) {
+	from := c.state.Severity
+	c.state.Severity = level
+	c.state.Severities = append(c.state.Severities, SeverityChange{Level: level, At: workflow.Now(ctx), Window: w, Actor: actor, Reason: reason})
+	detail := fmt.Sprintf("%s → %s", orNone(from), level)
+	if reason != "" {
+		detail += ": " + reason
+	}
+	c.event(ctx, EventSeverity, actor, detail, &w)
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SASeverity.ValueSet(level))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func rank(level string) int { return slices.Index(playbooks.SeverityLevels, level) }
 
+// setFrozen freezes or lifts the brand's scheduled posts in the playbook's
+// scope and tells everyone on the escalation list.
+func (c *crisisRun) setFrozen(ctx workflow.Context, frozen bool, actor, reason string) {
+	fz := c.in.Plan.Freeze
+	if fz == nil {
+		fz = &playbooks.Freeze{Scope: "brand", OnUnfreeze: "reschedule"}
+	}
+	now := workflow.Now(ctx)
+	c.state.Frozen = frozen
+	kind, msg := EventFreeze, fmt.Sprintf("Freeze (%s scope) for crisis %s: scheduled posts are held.", fz.Scope, c.in.CrisisID)
+	if frozen {
+		c.state.FrozenAt = &now
+	} else {
+		c.state.FrozenAt = nil
+		kind, msg = EventUnfreeze, fmt.Sprintf("Freeze lifted for crisis %s: scheduled posts resume.", c.in.CrisisID)
+	}
+	c.event(ctx, kind, actor, fmt.Sprintf("scope %s; %s", fz.Scope, reason), nil)
+	in := activities.FreezeInput{CrisisID: c.in.CrisisID, Brand: c.in.Brand, Scope: fz.Scope, Channels: fz.Channels, Tags: fz.Tags,
+		Markets: fz.Markets, OnUnfreeze: fz.OnUnfreeze, Reapprove: fz.Reapprove, Frozen: frozen, Actor: actor, Reason: reason}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: 24 * time.Hour, Summary: kind + " " + fz.Scope + " of " + c.in.Brand,
+	})
+	// The freeze row is written before anyone is told, and lifting waits
+	// for it too: a campaign must never see a freeze that is already over.
+	if err := workflow.ExecuteActivity(actx, acts.ApplyFreeze, in).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("apply freeze", "frozen", frozen, "error", err)
+	}
+	key := "freeze"
+	if !frozen {
+		key = "unfreeze"
+	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		_ = c.send(ctx, key, c.allTargets(), activities.ActionTrigger, msg)
+	})
+}
+
 // escalation pages tier after tier until someone acknowledges; the last
-// tier is paged again Repeat times.
+// tier is paged again Repeat times. A manual escalation pages the next
+// tier at once.
 func (c *crisisRun) escalation(ctx workflow.Context) {
 	tiers := c.in.Plan.Escalation
-	for i, t := range tiers {
-		rounds := 1
-		if i == len(tiers)-1 {
-			rounds += t.Repeat
+	i, round := 0, 1
+	manual := ""
+	for {
+		if c.state.AckedBy != "" || c.resolved {
+			return
 		}
-		for round := 1; round <= rounds; round++ {
-			if c.state.AckedBy != "" || c.resolved {
-				return
+		t := tiers[i]
+		c.page(ctx, i, round, manual)
+		seen := c.escalations
+		_, _ = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: t.AckWithin.D(),
+			TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("tier %d ack within %s", i+1, t.AckWithin)}},
+			func() bool { return c.state.AckedBy != "" || c.resolved || c.escalations > seen })
+		if c.state.AckedBy != "" || c.resolved {
+			return
+		}
+		manual = ""
+		if c.escalations > seen {
+			manual = c.state.Events[len(c.state.Events)-1].Actor
+		}
+		switch {
+		case i < len(tiers)-1:
+			i, round = i+1, 1
+		case manual != "" || round <= t.Repeat:
+			round++
+		default:
+			// Every tier paged, the last one Repeat more times: the
+			// crisis stays open and visible, but paging stops.
+			_ = workflow.Await(ctx, func() bool { return c.state.AckedBy != "" || c.resolved || c.escalations > seen })
+			if c.escalations > seen {
+				manual, round = c.state.Events[len(c.state.Events)-1].Actor, round+1
+				continue
 			}
-			c.state.Pages = append(c.state.Pages, Page{Tier: i + 1, Round: round, Targets: t.Notify, At: workflow.Now(ctx)})
-			msg := fmt.Sprintf("[%s] %s for %s: %d mentions, %.0f%% negative. Acknowledge crisis %s.",
-				strings.ToUpper(c.state.Severity), c.in.Plan.DisplayTitle(), c.in.Brand, c.state.Window.Mentions, 100*c.state.Window.NegativeRatio, c.in.CrisisID)
-			if err := c.send(ctx, fmt.Sprintf("page-%d-%d", i+1, round), t.Notify, msg); err != nil {
-				workflow.GetLogger(ctx).Error("page", "error", err)
-			}
-			_, _ = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: t.AckWithin.D(),
-				TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("tier %d ack within %s", i+1, t.AckWithin)}},
-				func() bool { return c.state.AckedBy != "" || c.resolved })
+			return
 		}
 	}
 }
 
-func (c *crisisRun) validateAck(ctx workflow.Context, req AckRequest) error {
+// page notifies one tier. The delivery runs beside the acknowledgement
+// timer: a slow or failing target must not stretch the tier's deadline.
+func (c *crisisRun) page(ctx workflow.Context, i, round int, by string) {
+	t := c.in.Plan.Escalation[i]
+	c.state.Tier = i + 1
+	c.state.Pages = append(c.state.Pages, Page{Tier: i + 1, Round: round, Targets: t.Notify, At: workflow.Now(ctx), By: by})
+	c.event(ctx, EventPage, by, fmt.Sprintf("tier %d (round %d): %s", i+1, round, strings.Join(t.Notify, ", ")), nil)
+	msg := fmt.Sprintf("[%s] %s for %s: %d mentions, %.0f%% negative. Acknowledge crisis %s.",
+		strings.ToUpper(c.state.Severity), c.in.Plan.DisplayTitle(), c.in.Brand, c.state.Window.Mentions, 100*c.state.Window.NegativeRatio, c.in.CrisisID)
+	key := fmt.Sprintf("page-%d-%d", i+1, round)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := c.send(ctx, key, t.Notify, activities.ActionTrigger, msg); err != nil {
+			c.event(ctx, EventPageFailed, "", key+": "+err.Error(), nil)
+		}
+	})
+}
+
+func (c *crisisRun) open() error {
 	if c.resolved {
 		return temporal.NewApplicationError("crisis "+c.in.CrisisID+" is resolved", ErrCrisisClosed)
 	}
-	if strings.TrimSpace(req.Actor) == "" {
-		return temporal.NewApplicationError("actor is required: who acknowledges", ErrInvalidApproval, "actor")
+	return nil
+}
+
+func needActor(actor string) error {
+	if strings.TrimSpace(actor) == "" {
+		return temporal.NewApplicationError("actor is required: who decides", ErrInvalidCrisisRequest, "actor")
+	}
+	return nil
+}
+
+func needReason(reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return temporal.NewApplicationError("reason is required", ErrInvalidCrisisRequest, "reason")
+	}
+	return nil
+}
+
+func (c *crisisRun) validateAck(ctx workflow.Context, req AckRequest) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	if err := needActor(req.Actor); err != nil {
+		return err
 	}
 	if c.state.AckedBy != "" {
 		return temporal.NewApplicationError("already acknowledged by "+c.state.AckedBy, ErrAlreadyAcknowledged)
@@ -261,7 +482,91 @@ func (c *crisisRun) validateAck(ctx workflow.Context, req AckRequest) error {
 func (c *crisisRun) ack(ctx workflow.Context, req AckRequest) (CrisisState, error) {
 	now := workflow.Now(ctx)
 	c.state.AckedBy, c.state.AckedAt, c.state.Status = req.Actor, &now, crisisStatusAcknowledged
+	c.event(ctx, EventAck, req.Actor, fmt.Sprintf("acknowledged %s after detection", now.Sub(c.state.OpenedAt).Round(time.Second)), nil)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStatus.ValueSet(crisisStatusAcknowledged))
+	// Tell the pagers that someone has it, so they stop paging.
+	var paged []string
+	for _, p := range c.state.Pages {
+		for _, t := range p.Targets {
+			if strings.HasPrefix(t, "pagerduty:") && !slices.Contains(paged, t) {
+				paged = append(paged, t)
+			}
+		}
+	}
+	if len(paged) > 0 {
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			_ = c.send(ctx, "ack", paged, activities.ActionAcknowledge, fmt.Sprintf("Crisis %s acknowledged by %s.", c.in.CrisisID, req.Actor))
+		})
+	}
+	return c.state, nil
+}
+
+func (c *crisisRun) validateEscalate(ctx workflow.Context, req EscalateRequest) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	if err := needActor(req.Actor); err != nil {
+		return err
+	}
+	if c.state.AckedBy != "" {
+		return temporal.NewApplicationError("acknowledged by "+c.state.AckedBy+": escalation has stopped", ErrAlreadyAcknowledged)
+	}
+	return needReason(req.Reason)
+}
+
+func (c *crisisRun) escalateByHand(ctx workflow.Context, req EscalateRequest) (CrisisState, error) {
+	c.escalations++
+	c.event(ctx, EventEscalated, req.Actor, req.Reason, nil)
+	// Let the escalation loop page before answering, so the answer shows it.
+	pages := len(c.state.Pages)
+	_ = workflow.Await(ctx, func() bool { return len(c.state.Pages) > pages || c.resolved || c.state.AckedBy != "" })
+	return c.state, nil
+}
+
+func (c *crisisRun) validateDeescalate(ctx workflow.Context, req DeescalateRequest) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	if err := needActor(req.Actor); err != nil {
+		return err
+	}
+	if err := needReason(req.Reason); err != nil {
+		return err
+	}
+	if !slices.Contains(playbooks.SeverityLevels, req.Level) {
+		return temporal.NewApplicationError(fmt.Sprintf("level must be one of %s", strings.Join(playbooks.SeverityLevels, ", ")), ErrInvalidCrisisRequest, "level")
+	}
+	if rank(req.Level) >= rank(c.state.Severity) {
+		return temporal.NewApplicationError(fmt.Sprintf("level %s is not below the current %s", req.Level, c.state.Severity), ErrInvalidCrisisRequest, "level")
+	}
+	return nil
+}
+
+func (c *crisisRun) deescalateByHand(ctx workflow.Context, req DeescalateRequest) (CrisisState, error) {
+	c.setSeverity(ctx, req.Level, c.state.Window, req.Actor, req.Reason)
+	c.event(ctx, EventDeescalated, req.Actor, req.Reason, nil)
+	return c.state, nil
+}
+
+func (c *crisisRun) validateFreeze(ctx workflow.Context, req FreezeRequest) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	if err := needActor(req.Actor); err != nil {
+		return err
+	}
+	if req.Frozen == c.state.Frozen {
+		state := "not frozen"
+		if c.state.Frozen {
+			state = "already frozen"
+		}
+		return temporal.NewApplicationError("the brand is "+state, ErrInvalidCrisisRequest, "frozen")
+	}
+	return needReason(req.Reason)
+}
+
+func (c *crisisRun) freezeByHand(ctx workflow.Context, req FreezeRequest) (CrisisState, error) {
+	c.setFrozen(ctx, req.Frozen, req.Actor, req.Reason)
 	return c.state, nil
 }
 
@@ -272,9 +577,10 @@ func (c *crisisRun) statement(ctx workflow.Context) {
 	text, err := c.render(st.Template)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("render statement", "error", err)
+		c.event(ctx, EventStatementDraft, "", "the template failed: "+err.Error(), nil)
 		return
 	}
-	c.state.Statement = text
+	c.draft(ctx, text, "template")
 	if a := st.Approval; a != nil {
 		c.waiting = true
 		cond := func() bool { return c.decided != nil || c.resolved }
@@ -287,13 +593,17 @@ func (c *crisisRun) statement(ctx workflow.Context) {
 			}
 			switch {
 			case a.OnTimeout == playbooks.OnTimeoutFallback && st.Fallback != "":
-				c.decided = &ApprovalResult{Decision: "fallback", Actor: "pre-approved", At: workflow.Now(ctx)}
-				c.state.Statement = strings.TrimSpace(st.Fallback)
+				c.draft(ctx, strings.TrimSpace(st.Fallback), "pre-approved")
+				c.decided = &StatementApproval{Decision: "fallback", Actor: "pre-approved"}
+				c.decide(ctx, *c.decided)
 			case a.OnTimeout == playbooks.OnTimeoutEscalate && !escalated && a.EscalateTo != "":
 				escalated, c.escalate = true, a.EscalateTo
-				_ = c.send(ctx, "statement-escalated", []string{"role:" + a.EscalateTo}, "The holding statement for crisis "+c.in.CrisisID+" is waiting for approval.")
+				c.event(ctx, EventStatementEscalate, "", "approval passed to "+a.EscalateTo+" after "+a.Within.String(), nil)
+				_ = c.send(ctx, "statement-escalated", []string{"role:" + a.EscalateTo}, activities.ActionTrigger,
+					"The holding statement for crisis "+c.in.CrisisID+" is waiting for approval.")
 			case a.OnTimeout == playbooks.OnTimeoutCancel:
 				c.waiting = false
+				c.event(ctx, EventStatementDecision, "", "nobody approved within "+a.Within.String()+": no statement", nil)
 				return
 			default:
 				_ = workflow.Await(ctx, cond) // a crisis statement is never dropped silently
@@ -317,13 +627,31 @@ func (c *crisisRun) statement(ctx workflow.Context) {
 			CampaignID: c.in.CrisisID, StepID: crisisStatementStep, ChannelID: t.ID, Text: c.state.Statement, ContentHash: "statement",
 		}).Get(ctx, &res); err != nil {
 			workflow.GetLogger(ctx).Error("publish statement", "channel", t.Name, "error", err)
+			c.event(ctx, EventPublished, "", "statement to "+t.Name+" failed: "+err.Error(), nil)
 			continue
 		}
 		c.state.Posts = append(c.state.Posts, Post{StepID: crisisStatementStep, ChannelID: t.ID, Channel: t.Name, PostID: res.PostID, URL: res.URL, PublishedAt: res.PublishedAt})
+		c.event(ctx, EventPublished, "", "statement on "+t.Name+" "+res.URL, nil)
 	}
 }
 
-func (c *crisisRun) validateStatementApproval(ctx workflow.Context, req ApprovalRequest) error {
+func (c *crisisRun) draft(ctx workflow.Context, text, by string) {
+	c.state.Statement = text
+	c.state.Statements = append(c.state.Statements, StatementVersion{Version: len(c.state.Statements) + 1, Text: text, At: workflow.Now(ctx), By: by})
+	c.event(ctx, EventStatementDraft, by, fmt.Sprintf("version %d: %s", len(c.state.Statements), text), nil)
+}
+
+func (c *crisisRun) decide(ctx workflow.Context, d StatementApproval) {
+	v := &c.state.Statements[len(c.state.Statements)-1]
+	v.Decision, v.Actor = d.Decision, d.Actor
+	detail := fmt.Sprintf("%s version %d", d.Decision, v.Version)
+	if d.Comment != "" {
+		detail += ": " + d.Comment
+	}
+	c.event(ctx, EventStatementDecision, d.Actor, detail, nil)
+}
+
+func (c *crisisRun) validateStatementApproval(ctx workflow.Context, req StatementApproval) error {
 	if !c.waiting || c.decided != nil {
 		return temporal.NewApplicationError("no holding statement is waiting for approval", ErrNotAwaitingApproval)
 	}
@@ -336,13 +664,19 @@ func (c *crisisRun) validateStatementApproval(ctx workflow.Context, req Approval
 	if a := c.in.Plan.Statement.Approval; req.Role != "" && a.Role != "" && req.Role != a.Role && req.Role != c.escalate {
 		return temporal.NewApplicationError("this approval needs role "+a.Role, ErrInvalidApproval, "role")
 	}
+	if len(req.Text) > 5000 {
+		return temporal.NewApplicationError("text is longer than 5000 characters", ErrInvalidApproval, "text")
+	}
 	return nil
 }
 
-func (c *crisisRun) approveStatement(ctx workflow.Context, req ApprovalRequest) (ApprovalResult, error) {
-	res := ApprovalResult{StepID: crisisStatementStep, Decision: req.Decision, Actor: req.Actor, Comment: req.Comment, At: workflow.Now(ctx)}
-	c.decided = &res
-	return res, nil
+func (c *crisisRun) approveStatement(ctx workflow.Context, req StatementApproval) (StatementApproval, error) {
+	if t := strings.TrimSpace(req.Text); t != "" && t != c.state.Statement {
+		c.draft(ctx, t, req.Actor)
+	}
+	c.decided = &req
+	c.decide(ctx, req)
+	return req, nil
 }
 
 func (c *crisisRun) validateResolve(ctx workflow.Context, req ResolveRequest) error {
@@ -365,16 +699,22 @@ func (c *crisisRun) resolve(ctx workflow.Context, actor, why string) {
 	c.resolved = true
 	c.wake.SendAsync(true)
 	c.state.Status, c.state.ResolvedAt, c.state.ResolvedBy, c.state.ResolveNotes = crisisStatusResolved, &now, actor, why
+	c.event(ctx, EventResolved, actor, why, nil)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStatus.ValueSet(crisisStatusResolved))
 }
 
+// render fills the statement template with the crisis facts.
 func (c *crisisRun) render(src string) (string, error) {
 	tpl, err := template.New("statement").Option("missingkey=error").Parse(src)
 	if err != nil {
 		return "", err
 	}
 	var b strings.Builder
-	err = tpl.Execute(&b, map[string]any{"brand": c.in.Brand, "severity": c.state.Severity, "mentions": c.state.Window.Mentions})
+	w := c.state.Window
+	err = tpl.Execute(&b, map[string]any{
+		"brand": c.in.Brand, "severity": c.state.Severity, "mentions": w.Mentions, "negative": w.Negative,
+		"negative_percent": int(100*w.NegativeRatio + 0.5), "topic": w.Topic, "crisis": c.in.CrisisID, "title": c.in.Plan.DisplayTitle(),
+	})
 	return strings.TrimSpace(b.String()), err
 }
 
@@ -395,11 +735,13 @@ func (c *crisisRun) allTargets() []string {
 	return out
 }
 
-func (c *crisisRun) send(ctx workflow.Context, key string, to []string, msg string) error {
+func (c *crisisRun) send(ctx workflow.Context, key string, to []string, action, msg string) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: 24 * time.Hour, Summary: "notify " + strings.Join(to, ", "),
 	})
 	return workflow.ExecuteActivity(actx, acts.Notify, activities.NotifyInput{
-		CampaignID: c.in.CrisisID, Brand: c.in.Brand, StepID: key, To: to, Message: msg,
+		CampaignID: c.in.CrisisID, Brand: c.in.Brand, StepID: key, To: to, Message: msg, Action: action,
+		Subject:  fmt.Sprintf("[%s] %s — %s", strings.ToUpper(orNone(c.state.Severity)), c.in.Plan.DisplayTitle(), c.in.Brand),
+		Severity: c.state.Severity, Incident: c.in.CrisisID,
 	}).Get(ctx, nil)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -26,6 +27,9 @@ type crisisRecorder struct {
 	noteAt   []time.Duration
 	posts    []activities.PublishInput
 	postedAt []time.Duration
+	freezes  []activities.FreezeInput
+	// failPages makes page notifications fail, as an unreachable pager.
+	failPages bool
 }
 
 func (c *crisisRecorder) pages() []string {
@@ -60,7 +64,17 @@ func newCrisisEnv(t *testing.T, name string) (*testsuite.TestWorkflowEnvironment
 			defer rec.mu.Unlock()
 			rec.notes = append(rec.notes, in)
 			rec.noteAt = append(rec.noteAt, env.Now().Sub(rec.start))
+			if rec.failPages && strings.HasPrefix(in.StepID, "page-") {
+				return temporal.NewNonRetryableApplicationError("pager refused", activities.ErrTypePermanent, nil)
+			}
 			return nil
+		}).Maybe()
+	env.OnActivity((*activities.Activities)(nil).ApplyFreeze, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FreezeInput) (activities.FreezeResult, error) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.freezes = append(rec.freezes, in)
+			return activities.FreezeResult{}, nil
 		}).Maybe()
 	env.OnActivity((*activities.Activities)(nil).Publish, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PublishInput) (activities.PublishResult, error) {
@@ -111,7 +125,7 @@ func crisisResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) CrisisSt
 func TestNegativeSpikeAcknowledgedApprovedAndResolved(t *testing.T) {
 	env, rec, in := newCrisisEnv(t, "negative-spike")
 	in.Window = rules.Window{Mentions: 120, Negative: 70, NegativeRatio: 0.58, VolumeZ: 4.2}
-	update(env, 10*time.Minute, UpdateStatementApproval, ApprovalRequest{Decision: DecisionApprove, Actor: "laia", Role: "comms-lead"}, nil)
+	update(env, 10*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "laia", Role: "comms-lead"}, nil)
 	update(env, 20*time.Minute, UpdateAck, AckRequest{Actor: "pau"}, nil)
 	var again error
 	update(env, 25*time.Minute, UpdateAck, AckRequest{Actor: "marc"}, &again)
@@ -124,8 +138,9 @@ func TestNegativeSpikeAcknowledgedApprovedAndResolved(t *testing.T) {
 	require.Equal(t, []string{"page-1-1", "page-2-1"}, rec.pages(), "tier 2 paged at 15m, acknowledged before tier 3")
 	require.Equal(t, "pau", st.AckedBy)
 	require.ErrorContains(t, again, "already acknowledged by pau")
-	require.Equal(t, []string{"high", "critical"}, []string{st.Severities[0].Level, st.Severities[1].Level}, "severity rises with the evidence")
-	require.Equal(t, "critical", st.Severity)
+	require.Equal(t, []string{"high", "critical", "low"}, []string{st.Severities[0].Level, st.Severities[1].Level, st.Severities[2].Level},
+		"severity rises with the evidence and falls once the deescalate rule holds")
+	require.Equal(t, "low", st.Severity)
 	d, froze := rec.sent("freeze")
 	require.True(t, froze)
 	require.Zero(t, d, "high severity freezes at once")
@@ -177,7 +192,7 @@ func TestServiceOutageFallsBackToPreApprovedStatement(t *testing.T) {
 func TestServiceOutageApprovedStatementAndRejectedOne(t *testing.T) {
 	env, rec, in := newCrisisEnv(t, "service-outage")
 	in.Window = rules.Window{Mentions: 30, VolumeZ: 3}
-	update(env, 2*time.Minute, UpdateStatementApproval, ApprovalRequest{Decision: DecisionReject, Actor: "ines", Comment: "wait for facts"}, nil)
+	update(env, 2*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionReject, Actor: "ines", Comment: "wait for facts"}, nil)
 	update(env, time.Hour, UpdateResolve, ResolveRequest{Actor: "ines", Reason: "false alarm"}, nil)
 	env.ExecuteWorkflow(CrisisWorkflow, in)
 	st := crisisResult(t, env)
@@ -188,7 +203,7 @@ func TestServiceOutageApprovedStatementAndRejectedOne(t *testing.T) {
 func TestViralComplaintRelapseRestartsTheHold(t *testing.T) {
 	env, rec, in := newCrisisEnv(t, "viral-complaint")
 	in.Window = rules.Window{Mentions: 800, MaxReach: 450000, NegativeRatio: 0.6}
-	update(env, 30*time.Minute, UpdateStatementApproval, ApprovalRequest{Decision: DecisionApprove, Actor: "laia"}, nil)
+	update(env, 30*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "laia"}, nil)
 	update(env, 10*time.Minute, UpdateAck, AckRequest{Actor: "pau"}, nil)
 	sendWindow(env, 2*time.Hour, rules.Window{Mentions: 20, MaxReach: 5000, NegativeRatio: 0.1})   // calm
 	sendWindow(env, 8*time.Hour, rules.Window{Mentions: 300, MaxReach: 90000, NegativeRatio: 0.5}) // relapse
@@ -207,8 +222,8 @@ func TestViralComplaintStatementEscalatesThenApproved(t *testing.T) {
 	env, rec, in := newCrisisEnv(t, "viral-complaint")
 	in.Window = rules.Window{Mentions: 500, MaxReach: 150000, NegativeRatio: 0.5}
 	var wrongRole error
-	update(env, 61*time.Minute, UpdateStatementApproval, ApprovalRequest{Decision: DecisionApprove, Actor: "x", Role: "intern"}, &wrongRole)
-	update(env, 70*time.Minute, UpdateStatementApproval, ApprovalRequest{Decision: DecisionApprove, Actor: "director", Role: "comms-director"}, nil)
+	update(env, 61*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "x", Role: "intern"}, &wrongRole)
+	update(env, 70*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "director", Role: "comms-director"}, nil)
 	update(env, 80*time.Minute, UpdateResolve, ResolveRequest{Actor: "director", Reason: "settled with the customer"}, nil)
 	env.ExecuteWorkflow(CrisisWorkflow, in)
 	st := crisisResult(t, env)
@@ -219,4 +234,144 @@ func TestViralComplaintStatementEscalatesThenApproved(t *testing.T) {
 	require.Equal(t, "director", st.StatementBy)
 	require.Len(t, rec.posts, 4)
 	require.Equal(t, "medium", st.Severity)
+}
+
+func (c *crisisRecorder) note(step string) (activities.NotifyInput, bool) {
+	for _, n := range c.notes {
+		if n.StepID == step {
+			return n, true
+		}
+	}
+	return activities.NotifyInput{}, false
+}
+
+func eventKinds(st CrisisState) []string {
+	var out []string
+	for _, e := range st.Events {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+func TestCrisisFreezeIsAppliedAndLiftedAtResolution(t *testing.T) {
+	env, rec, in := newCrisisEnv(t, "negative-spike")
+	in.Window = rules.Window{Mentions: 120, Negative: 70, NegativeRatio: 0.58, VolumeZ: 4.2}
+	update(env, time.Minute, UpdateAck, AckRequest{Actor: "pau"}, nil)
+	update(env, 2*time.Minute, UpdateResolve, ResolveRequest{Actor: "pau", Reason: "bot wave, removed"}, nil)
+	env.ExecuteWorkflow(CrisisWorkflow, in)
+	st := crisisResult(t, env)
+	require.Len(t, rec.freezes, 2)
+	fz := rec.freezes[0]
+	require.True(t, fz.Frozen)
+	require.Equal(t, "brand", fz.Scope)
+	require.Equal(t, "reschedule", fz.OnUnfreeze)
+	require.True(t, fz.Reapprove)
+	require.Equal(t, "k1", fz.CrisisID)
+	require.False(t, rec.freezes[1].Frozen, "resolution lifts the freeze")
+	require.False(t, st.Frozen)
+	require.Subset(t, eventKinds(st), []string{EventDetected, EventSeverity, EventFreeze, EventPage, EventAck, EventResolved, EventUnfreeze})
+}
+
+func TestCrisisPagesCarrySeverityAndAckTellsThePager(t *testing.T) {
+	env, rec, in := newCrisisEnv(t, "negative-spike")
+	in.Window = rules.Window{Mentions: 60, NegativeRatio: 0.45, VolumeZ: 3.5}
+	update(env, 70*time.Minute, UpdateAck, AckRequest{Actor: "director"}, nil)
+	update(env, 71*time.Minute, UpdateResolve, ResolveRequest{Actor: "director", Reason: "done"}, nil)
+	env.ExecuteWorkflow(CrisisWorkflow, in)
+	crisisResult(t, env)
+	page, ok := rec.note("page-3-1")
+	require.True(t, ok)
+	require.Equal(t, activities.ActionTrigger, page.Action)
+	require.Equal(t, "medium", page.Severity)
+	require.Equal(t, "k1", page.Incident, "the crisis id is the pager's dedup key")
+	ack, ok := rec.note("ack")
+	require.True(t, ok, "the acknowledgement is sent to the pagers that were paged")
+	require.Equal(t, []string{"pagerduty:comms-director"}, ack.To)
+	require.Equal(t, activities.ActionAcknowledge, ack.Action)
+	clear, _ := rec.note("all-clear")
+	require.Equal(t, activities.ActionResolve, clear.Action)
+}
+
+func TestFailingPagerDoesNotStretchTheDeadline(t *testing.T) {
+	env, rec, in := newCrisisEnv(t, "negative-spike")
+	rec.failPages = true
+	in.Window = rules.Window{Mentions: 60, NegativeRatio: 0.45, VolumeZ: 3.5}
+	update(env, 50*time.Minute, UpdateResolve, ResolveRequest{Actor: "director", Reason: "done"}, nil)
+	env.ExecuteWorkflow(CrisisWorkflow, in)
+	st := crisisResult(t, env)
+	require.Equal(t, []string{"page-1-1", "page-2-1", "page-3-1"}, rec.pages(), "tiers still move on at 15m and 45m")
+	require.Contains(t, eventKinds(st), EventPageFailed)
+}
+
+func TestManualEscalationPagesTheNextTierNow(t *testing.T) {
+	env, rec, in := newCrisisEnv(t, "negative-spike")
+	in.Window = rules.Window{Mentions: 60, NegativeRatio: 0.45, VolumeZ: 3.5}
+	var noReason error
+	update(env, 2*time.Minute, UpdateEscalate, EscalateRequest{Actor: "laia"}, &noReason)
+	update(env, 5*time.Minute, UpdateEscalate, EscalateRequest{Actor: "laia", Reason: "a journalist called"}, nil)
+	update(env, 6*time.Minute, UpdateAck, AckRequest{Actor: "marta"}, nil)
+	update(env, 7*time.Minute, UpdateResolve, ResolveRequest{Actor: "marta", Reason: "handled"}, nil)
+	env.ExecuteWorkflow(CrisisWorkflow, in)
+	st := crisisResult(t, env)
+	require.ErrorContains(t, noReason, "reason is required")
+	require.Equal(t, []string{"page-1-1", "page-2-1"}, rec.pages())
+	d, _ := rec.sent("page-2-1")
+	require.Equal(t, 5*time.Minute, d, "tier 2 paged at the escalation, not at 15m")
+	require.Equal(t, "laia", st.Pages[1].By)
+	require.Equal(t, 2, st.Tier)
+}
+
+func TestSeverityFallsOnlyWhenARuleOrAPersonSaysSo(t *testing.T) {
+	env, _, in := newCrisisEnv(t, "negative-spike")
+	in.Window = rules.Window{Mentions: 300, NegativeRatio: 0.75, VolumeZ: 7} // critical
+	sendWindow(env, 10*time.Minute, rules.Window{Mentions: 200, NegativeRatio: 0.42, VolumeZ: 3})   // medium by the rules, deescalate does not hold
+	sendWindow(env, 20*time.Minute, rules.Window{Mentions: 150, NegativeRatio: 0.3, VolumeZ: 2})    // deescalate holds: low
+	sendWindow(env, 30*time.Minute, rules.Window{Mentions: 400, NegativeRatio: 0.6, VolumeZ: 5.5}) // high again
+	var notLower error
+	update(env, 35*time.Minute, UpdateDeescalate, DeescalateRequest{Actor: "pau", Level: "critical", Reason: "x"}, &notLower)
+	update(env, 40*time.Minute, UpdateDeescalate, DeescalateRequest{Actor: "pau", Level: "medium", Reason: "bots filtered out"}, nil)
+	update(env, 50*time.Minute, UpdateResolve, ResolveRequest{Actor: "pau", Reason: "done"}, nil)
+	env.ExecuteWorkflow(CrisisWorkflow, in)
+	st := crisisResult(t, env)
+	var levels []string
+	for _, s := range st.Severities {
+		levels = append(levels, s.Level)
+	}
+	require.Equal(t, []string{"critical", "low", "high", "medium"}, levels)
+	require.Equal(t, "window.negative_ratio < 0.33", st.Severities[1].Reason)
+	require.Equal(t, 0.3, st.Severities[1].Window.NegativeRatio, "each change keeps the values that caused it")
+	require.Equal(t, "pau", st.Severities[3].Actor)
+	require.ErrorContains(t, notLower, "not below")
+}
+
+func TestEditedStatementIsVersioned(t *testing.T) {
+	env, rec, in := newCrisisEnv(t, "negative-spike")
+	in.Window = rules.Window{Mentions: 60, NegativeRatio: 0.45, VolumeZ: 3.5}
+	update(env, 5*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "laia", Role: "comms-lead",
+		Text: "We hear you. An update follows within the hour."}, nil)
+	update(env, 10*time.Minute, UpdateResolve, ResolveRequest{Actor: "laia", Reason: "done"}, nil)
+	env.ExecuteWorkflow(CrisisWorkflow, in)
+	st := crisisResult(t, env)
+	require.Len(t, st.Statements, 2)
+	require.Equal(t, "template", st.Statements[0].By)
+	require.Equal(t, StatementVersion{Version: 2, Text: "We hear you. An update follows within the hour.", At: st.Statements[1].At,
+		By: "laia", Decision: DecisionApprove, Actor: "laia"}, st.Statements[1])
+	require.Equal(t, "We hear you. An update follows within the hour.", rec.posts[0].Text, "the approved version is the one published")
+}
+
+func TestFreezeByHand(t *testing.T) {
+	env, rec, in := newCrisisEnv(t, "negative-spike")
+	in.Window = rules.Window{Mentions: 60, NegativeRatio: 0.45, VolumeZ: 3.5} // medium: no automatic freeze
+	var unfreezeFirst error
+	update(env, time.Minute, UpdateFreeze, FreezeRequest{Actor: "pau", Frozen: false, Reason: "x"}, &unfreezeFirst)
+	update(env, 2*time.Minute, UpdateFreeze, FreezeRequest{Actor: "pau", Frozen: true, Reason: "the CEO asked"}, nil)
+	update(env, 3*time.Minute, UpdateFreeze, FreezeRequest{Actor: "pau", Frozen: false, Reason: "cleared with legal"}, nil)
+	update(env, 4*time.Minute, UpdateResolve, ResolveRequest{Actor: "pau", Reason: "done"}, nil)
+	env.ExecuteWorkflow(CrisisWorkflow, in)
+	st := crisisResult(t, env)
+	require.ErrorContains(t, unfreezeFirst, "not frozen")
+	require.Len(t, rec.freezes, 2, "lifted by hand, not again at resolution")
+	require.Equal(t, "pau", rec.freezes[0].Actor)
+	require.Equal(t, "the CEO asked", rec.freezes[0].Reason)
+	require.False(t, st.Frozen)
 }
