@@ -323,9 +323,9 @@ func TestManualEscalationPagesTheNextTierNow(t *testing.T) {
 
 func TestSeverityFallsOnlyWhenARuleOrAPersonSaysSo(t *testing.T) {
 	env, _, in := newCrisisEnv(t, "negative-spike")
-	in.Window = rules.Window{Mentions: 300, NegativeRatio: 0.75, VolumeZ: 7} // critical
-	sendWindow(env, 10*time.Minute, rules.Window{Mentions: 200, NegativeRatio: 0.42, VolumeZ: 3})   // medium by the rules, deescalate does not hold
-	sendWindow(env, 20*time.Minute, rules.Window{Mentions: 150, NegativeRatio: 0.3, VolumeZ: 2})    // deescalate holds: low
+	in.Window = rules.Window{Mentions: 300, NegativeRatio: 0.75, VolumeZ: 7}                       // critical
+	sendWindow(env, 10*time.Minute, rules.Window{Mentions: 200, NegativeRatio: 0.42, VolumeZ: 3})  // medium by the rules, deescalate does not hold
+	sendWindow(env, 20*time.Minute, rules.Window{Mentions: 150, NegativeRatio: 0.3, VolumeZ: 2})   // deescalate holds: low
 	sendWindow(env, 30*time.Minute, rules.Window{Mentions: 400, NegativeRatio: 0.6, VolumeZ: 5.5}) // high again
 	var notLower error
 	update(env, 35*time.Minute, UpdateDeescalate, DeescalateRequest{Actor: "pau", Level: "critical", Reason: "x"}, &notLower)
