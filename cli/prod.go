@@ -154,7 +154,8 @@ func newServerCmd() *cobra.Command {
 				return fmt.Errorf("load playbooks: %w", err)
 			}
 			api := server.New(server.Deps{Store: store.New(pool, box), Temporal: c, Namespace: cfg.TemporalNamespace,
-				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log, Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)})})
+				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log, Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)}),
+				MonitorInterval: cfg.MonitorInterval})
 			srv := &http.Server{Addr: cfg.HTTPAddr, Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 				ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 			errc := make(chan error, 1)

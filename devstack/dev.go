@@ -214,7 +214,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	registry := all.Registry(all.Options{SandboxURL: s.APIURL + "/sandbox"})
 	api := server.New(server.Deps{
 		Store: s.Store, Temporal: s.Client, Namespace: o.Namespace, TaskQueue: o.TaskQueue,
-		Playbooks: lib, Log: o.Log, UIURL: s.Temporal.UIURL(), Platforms: registry,
+		Playbooks: lib, Log: o.Log, UIURL: s.Temporal.UIURL(), Platforms: registry, MonitorInterval: o.Monitor.Interval,
 	})
 	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.httpErr = make(chan error, 1)
