@@ -69,6 +69,24 @@ func requireNoSecretsAnywhere(t *testing.T, c client.Client, s *store.Store) {
 				}
 			}
 		}
+		routes, err := s.NotificationRoutes(ctx, b.ID)
+		require.NoError(t, err)
+		for _, r := range routes {
+			sec, err := s.NotificationRouteSecrets(ctx, b.ID, r.Target)
+			require.NoError(t, err)
+			for _, v := range sec {
+				if len(v) >= 8 {
+					secrets = append(secrets, v)
+				}
+			}
+		}
+	}
+	sources, err := s.MentionSourceNames(ctx)
+	require.NoError(t, err)
+	for _, name := range sources {
+		_, sec, err := s.MentionSourceSecret(ctx, name)
+		require.NoError(t, err)
+		secrets = append(secrets, string(sec))
 	}
 	require.NotEmpty(t, secrets)
 	var token []byte

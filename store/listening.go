@@ -307,3 +307,12 @@ func (s *Store) Series(ctx context.Context, brand, scope string, from, to time.T
 		return p, err
 	})
 }
+
+// MentionSourceNames lists the webhook sources of mentions.
+func (s *Store) MentionSourceNames(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name FROM mention_sources ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list mention sources: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
