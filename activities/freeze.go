@@ -168,12 +168,14 @@ func (a *Activities) FreezeStatus(ctx context.Context, q FreezeQuery) (FreezeSta
 	if err != nil {
 		return FreezeState{}, err
 	}
-	return coverage(freezes, q), nil
+	return FreezeCoverage(freezes, q), nil
 }
 
-// coverage folds the freezes (oldest first) that cover any of the query's
-// targets into one answer.
-func coverage(freezes []store.Freeze, q FreezeQuery) FreezeState {
+// FreezeCoverage is FreezeStatus's answer for a brand's active freezes
+// (oldest first): the freezes that cover any of the query's targets,
+// folded into one answer. Workflow tests hold posts with it exactly as
+// the activity does.
+func FreezeCoverage(freezes []store.Freeze, q FreezeQuery) FreezeState {
 	var st FreezeState
 	held := map[string]bool{}
 	for _, f := range freezes {

@@ -22,6 +22,9 @@ const (
 	CampaignWorkflow = "Campaign"
 	QueryState       = "state"
 	UpdateApproval   = "approval"
+	// SignalFreeze tells a campaign that a freeze of its brand began or
+	// was lifted: a post held at a publish point checks again.
+	SignalFreeze = activities.SignalFreeze
 )
 
 // CampaignWorkflowID derives the workflow id from the campaign id, so that
@@ -35,6 +38,7 @@ const (
 	StatusScheduled        = "scheduled"
 	StatusWaiting          = "waiting"
 	StatusPublishing       = "publishing"
+	StatusFrozen           = "frozen"
 	StatusReporting        = "reporting"
 	StatusCompleted        = "completed"
 	StatusPartial          = "completed_with_errors"
@@ -65,12 +69,17 @@ type CampaignInput struct {
 	// launch in the brand's time zone (playbooks.Plan.ResolveTimes).
 	Times    map[string]time.Time `json:"times,omitempty"`
 	Timezone string               `json:"timezone,omitempty"`
+	// Tags (the playbook's and the launch's) and Market say which crisis
+	// freezes hold the campaign's posts.
+	Tags   []string `json:"tags,omitempty"`
+	Market string   `json:"market,omitempty"`
 }
 
 // CampaignResult is what a finished campaign returns.
 type CampaignResult struct {
-	Status string `json:"status"`
-	Posts  []Post `json:"posts"`
+	Status  string        `json:"status"`
+	Posts   []Post        `json:"posts"`
+	Dropped []DroppedPost `json:"dropped,omitempty"`
 }
 
 // CampaignState is the campaign as the API shows it (the state query).
@@ -92,6 +101,15 @@ type CampaignState struct {
 	Goals        map[string]bool         `json:"goals,omitempty"`
 	Findings     []activities.Finding    `json:"findings,omitempty"`
 	Errors       []string                `json:"errors,omitempty"`
+	Tags         []string                `json:"tags,omitempty"`
+	Market       string                  `json:"market,omitempty"`
+	// Frozen is true while a crisis's freeze holds a post at a publish
+	// point; FrozenBy names the crisis and FrozenSince when the post
+	// stopped. Dropped lists the posts the freeze cost.
+	Frozen      bool          `json:"frozen"`
+	FrozenBy    string        `json:"frozen_by,omitempty"`
+	FrozenSince *time.Time    `json:"frozen_since,omitempty"`
+	Dropped     []DroppedPost `json:"dropped,omitempty"`
 }
 
 // StepState is one step's progress.
@@ -172,6 +190,7 @@ func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
 		substitute: map[string]string{}, state: CampaignState{
 			CampaignID: in.CampaignID, Brand: in.Brand, Playbook: in.Plan.Name, PlaybookHash: in.Plan.Hash,
 			Title: in.Plan.DisplayTitle(), Content: map[string]ContentState{}, Approvals: []ApprovalResult{}, Posts: []Post{},
+			Tags: in.Tags, Market: in.Market,
 		}}
 	in.Plan.Walk(func(s *playbooks.Step) {
 		r.state.Steps = append(r.state.Steps, StepState{ID: s.ID, Kind: s.Kind(), Title: s.Title, Status: StepPending})
@@ -183,6 +202,17 @@ func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
 		workflow.UpdateHandlerOptions{Validator: r.validateApproval}); err != nil {
 		return CampaignResult{}, err
 	}
+	// Freeze signals only wake held posts; counting them is all it takes,
+	// since a held post asks the store what holds it.
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		signals := workflow.GetSignalChannel(ctx, SignalFreeze)
+		for {
+			var n activities.FreezeNotice
+			signals.Receive(ctx, &n)
+			r.freezeSignals++
+			workflow.GetLogger(ctx).Info("freeze signal", "crisis", n.CrisisID, "frozen", n.Frozen)
+		}
+	})
 	return r.run(ctx)
 }
 
@@ -210,6 +240,11 @@ type campaignRun struct {
 	pending   string          // content hash the waiting approval is for
 	decided   *ApprovalResult
 	escalated string // role the waiting approval was escalated to
+
+	// freezeSignals counts the freeze signals received; holding counts
+	// the posts (parallel branches) a freeze holds now.
+	freezeSignals int
+	holding       int
 }
 
 // errStop ends the campaign early without failing the workflow (rejected,
@@ -245,7 +280,7 @@ func (r *campaignRun) run(ctx workflow.Context) (CampaignResult, error) {
 }
 
 func (r *campaignRun) result() CampaignResult {
-	return CampaignResult{Status: r.state.Status, Posts: r.state.Posts}
+	return CampaignResult{Status: r.state.Status, Posts: r.state.Posts, Dropped: r.state.Dropped}
 }
 
 func (r *campaignRun) runSteps(ctx workflow.Context, steps []playbooks.Step) error {

@@ -59,7 +59,15 @@ func (p *published) record(env *testsuite.TestWorkflowEnvironment) func(context.
 	}
 }
 
+// newEnv is a test environment where no freeze ever holds a post.
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	env := newBareEnv(t)
+	env.OnActivity(acts.FreezeStatus, mock.Anything, mock.Anything).Return(activities.FreezeState{}, nil).Maybe()
+	return env
+}
+
+// newBareEnv leaves every activity to the test to mock.
+func newBareEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(Campaign, workflow.RegisterOptions{Name: CampaignWorkflow})

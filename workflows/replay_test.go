@@ -17,6 +17,12 @@ import (
 // Record new ones with:
 //
 //	CMO_RECORD_HISTORIES=campaign-vN go test ./e2e -run 'TestCampaignEndToEnd|TestBadInput'
+//
+// campaign-v3-* pass through a content freeze: held at the publish point,
+// woken by the freeze signal on the lift, then approved again
+// (reapproved) or with one channel's post dropped while the other went
+// out on time (dropped). They were recorded the same way on the embedded
+// stack, with the freeze set and lifted through the ApplyFreeze activity.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)

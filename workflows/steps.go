@@ -124,7 +124,7 @@ func (r *campaignRun) approval(ctx workflow.Context, s *playbooks.Step) error {
 		}
 	}
 	d := *r.decided
-	r.stepState(s.ID).Detail = fmt.Sprintf("%sd by %s", d.Decision, d.Actor)
+	r.stepState(s.ID).Detail = fmt.Sprintf("%s by %s", pastTense(d.Decision), d.Actor)
 	r.results[s.ID] = rules.StepResult{Decision: d.Decision, Actor: d.Actor}
 	if d.Decision == DecisionReject {
 		r.setStatus(ctx, StatusRejected)
@@ -133,6 +133,14 @@ func (r *campaignRun) approval(ctx workflow.Context, s *playbooks.Step) error {
 	cs.Approved = &d
 	r.state.Content[a.Content] = cs
 	return nil
+}
+
+// pastTense says what a decision did, for step details.
+func pastTense(decision string) string {
+	if decision == DecisionReject {
+		return "rejected"
+	}
+	return decision + "d"
 }
 
 // validateApproval accepts or refuses an approval before it enters the
@@ -250,17 +258,84 @@ func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
 			return err
 		}
 	}
-	r.setStatus(ctx, StatusPublishing)
+
+	// At the publish point, a crisis's freeze may hold the post (or its
+	// posts to some channels). Runs that started before this check
+	// existed publish without asking, as they did when recorded.
+	targets := r.targets(p.Channels)
+	var held []playbooks.Target
+	var frozen activities.FreezeState
+	if len(targets) > 0 && workflow.GetVersion(ctx, changeContentFreeze, workflow.DefaultVersion, 1) >= 1 {
+		var err error
+		if frozen, err = r.freezeStatus(ctx, s, targets); err != nil {
+			return err
+		}
+		held = heldTargets(targets, frozen)
+	}
+	free := withoutTargets(targets, held)
+	if len(free) > 0 || len(held) == 0 {
+		r.setStatus(ctx, StatusPublishing)
+	}
 
 	texts := map[string]playbooks.Rendered{}
 	for _, rd := range cs.Rendered {
 		texts[rd.ChannelID] = rd
 	}
-	targets := r.targets(p.Channels)
 	if len(targets) == 0 {
 		return fmt.Errorf("no channel of brand %s matches %s", r.in.Brand, strings.Join(p.Channels, ", "))
 	}
 	key := r.runKey(s.ID)
+	out, err := r.publishTo(ctx, key, contentID, cs.Hash, texts, free)
+	if err != nil {
+		return err
+	}
+	var heldErr error
+	if len(held) > 0 {
+		var release []playbooks.Target
+		release, heldErr = r.afterFreeze(ctx, s, at, contentID, held, frozen)
+		if len(release) > 0 {
+			r.setStatus(ctx, StatusPublishing)
+			more, err := r.publishTo(ctx, key, contentID, cs.Hash, texts, release)
+			if err != nil {
+				return err
+			}
+			out.published += more.published
+			out.failed = append(out.failed, more.failed...)
+		}
+	}
+	var dropped []string
+	for _, d := range r.state.Dropped {
+		if d.StepID == key {
+			dropped = append(dropped, d.Channel)
+		}
+	}
+	detail := fmt.Sprintf("%d of %d published", out.published, len(targets))
+	if len(out.failed) > 0 {
+		detail += "; failed: " + strings.Join(out.failed, ", ")
+	}
+	if len(dropped) > 0 {
+		detail += "; dropped after the freeze: " + strings.Join(dropped, ", ")
+	}
+	r.stepState(s.ID).Detail = detail
+	r.results[s.ID] = rules.StepResult{Posts: out.published}
+	if heldErr != nil {
+		return heldErr
+	}
+	if out.published == 0 && len(dropped) == 0 {
+		return fmt.Errorf("%s", detail)
+	}
+	return nil
+}
+
+// publishOutcome counts what one round of publishing did.
+type publishOutcome struct {
+	published int
+	failed    []string
+}
+
+// publishTo publishes the content to the targets at once, one activity
+// per channel, and records the posts.
+func (r *campaignRun) publishTo(ctx workflow.Context, key, contentID, hash string, texts map[string]playbooks.Rendered, targets []playbooks.Target) (publishOutcome, error) {
 	type pending struct {
 		target playbooks.Target
 		future workflow.Future
@@ -269,7 +344,7 @@ func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
 	for _, t := range targets {
 		rd, ok := texts[t.ID]
 		if !ok {
-			return fmt.Errorf("content %s was not drafted for channel %s", contentID, t.Name)
+			return publishOutcome{}, fmt.Errorf("content %s was not drafted for channel %s", contentID, t.Name)
 		}
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    2 * time.Minute,
@@ -288,33 +363,23 @@ func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
 			media = append(media, platforms.Media{URL: m.URL, Alt: m.Alt})
 		}
 		f := workflow.ExecuteActivity(actx, acts.Publish, activities.PublishInput{
-			CampaignID: r.in.CampaignID, StepID: key, ChannelID: t.ID, Text: rd.Text, ContentHash: cs.Hash, Media: media,
+			CampaignID: r.in.CampaignID, StepID: key, ChannelID: t.ID, Text: rd.Text, ContentHash: hash, Media: media,
 		})
 		started = append(started, pending{target: t, future: f})
 	}
-	var failed []string
-	published := 0
+	var out publishOutcome
 	for _, pd := range started {
 		var res activities.PublishResult
 		if err := pd.future.Get(ctx, &res); err != nil {
-			failed = append(failed, pd.target.Name)
+			out.failed = append(out.failed, pd.target.Name)
 			r.state.Errors = append(r.state.Errors, fmt.Sprintf("publish %s to %s: %v", key, pd.target.Name, err))
 			continue
 		}
-		published++
+		out.published++
 		r.state.Posts = append(r.state.Posts, Post{StepID: key, ChannelID: pd.target.ID, Channel: pd.target.Name,
 			PostID: res.PostID, URL: res.URL, PublishedAt: res.PublishedAt})
 	}
-	detail := fmt.Sprintf("%d of %d published", published, len(targets))
-	if len(failed) > 0 {
-		detail += "; failed: " + strings.Join(failed, ", ")
-	}
-	r.stepState(s.ID).Detail = detail
-	r.results[s.ID] = rules.StepResult{Posts: published}
-	if published == 0 {
-		return fmt.Errorf("%s", detail)
-	}
-	return nil
+	return out, nil
 }
 
 func (r *campaignRun) wait(ctx workflow.Context, s *playbooks.Step) error {
