@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,7 +36,15 @@ type LaunchRequest struct {
 	// Author is who launches the campaign; with the four-eyes rule they
 	// cannot approve it themselves.
 	Author string `json:"author"`
+	// Tags are added to the playbook's own; Market is the market the
+	// campaign speaks to ("es"). A crisis freeze may hold campaigns by
+	// either.
+	Tags   []string `json:"tags"`
+	Market string   `json:"market"`
 }
+
+// maxLaunchTags bounds the tags a launch may add.
+const maxLaunchTags = 32
 
 // LaunchResponse answers a launch.
 type LaunchResponse struct {
@@ -83,6 +92,13 @@ func (s *Server) launchCampaign(c echo.Context) error {
 	if plan.Kind != playbooks.KindCampaign {
 		return invalidField("playbook", "playbook %q is a %s playbook, not a campaign", req.Playbook, plan.Kind)
 	}
+	tags, err := launchTags(plan.Tags, req.Tags)
+	if err != nil {
+		return err
+	}
+	if req.Market != "" && !playbooks.ValidID(req.Market) {
+		return invalidField("market", "market is one id of lower-case letters, digits, '-' or '_' (such as es), got %q", req.Market)
+	}
 	params, err := plan.BindParams(req.Params)
 	var fes playbooks.FieldErrors
 	if errors.As(err, &fes) {
@@ -104,7 +120,7 @@ func (s *Server) launchCampaign(c echo.Context) error {
 	}
 
 	in := workflows.CampaignInput{CampaignID: req.ID, Brand: brand.ID, Author: req.Author, Plan: plan, Params: params,
-		Targets: targets, Times: times, Timezone: brand.Timezone}
+		Targets: targets, Times: times, Timezone: brand.Timezone, Tags: tags, Market: req.Market}
 	wid := workflows.CampaignWorkflowID(req.ID)
 	opts := client.StartWorkflowOptions{
 		ID:                       wid,
@@ -122,7 +138,7 @@ func (s *Server) launchCampaign(c echo.Context) error {
 		),
 		Memo:          map[string]any{"title": fmt.Sprintf("%s — %s", plan.DisplayTitle(), brand.Name), "author": req.Author},
 		StaticSummary: fmt.Sprintf("%s for %s", plan.DisplayTitle(), brand.Name),
-		StaticDetails: launchDetails(plan, brand, req.Author, params),
+		StaticDetails: launchDetails(plan, brand, req.Author, params, tags, req.Market),
 	}
 	run, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, workflows.CampaignWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -150,13 +166,36 @@ func (s *Server) links(id string) map[string]string {
 	return l
 }
 
+// launchTags is the playbook's tags followed by the launch's new ones.
+func launchTags(own, extra []string) ([]string, error) {
+	if len(extra) > maxLaunchTags {
+		return nil, invalidField("tags", "at most %d tags, got %d", maxLaunchTags, len(extra))
+	}
+	out := append([]string(nil), own...)
+	for i, t := range extra {
+		if !playbooks.ValidID(t) {
+			return nil, invalidField(fmt.Sprintf("tags[%d]", i), "tags are 1-63 lower-case letters, digits, '-' or '_', got %q", t)
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
 // launchDetails is the markdown the Temporal UI shows on the workflow page.
-func launchDetails(plan *playbooks.Plan, brand store.Brand, author string, params map[string]any) string {
+func launchDetails(plan *playbooks.Plan, brand store.Brand, author string, params map[string]any, tags []string, market string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s** for **%s**\n\n", plan.DisplayTitle(), brand.Name)
 	fmt.Fprintf(&b, "playbook `%s` (%s, sha256 %s…)\n\n", plan.Name, plan.File, plan.Hash[:12])
 	if author != "" {
 		fmt.Fprintf(&b, "launched by %s\n\n", author)
+	}
+	if len(tags) > 0 {
+		fmt.Fprintf(&b, "tags: %s\n\n", strings.Join(tags, ", "))
+	}
+	if market != "" {
+		fmt.Fprintf(&b, "market: %s\n\n", market)
 	}
 	keys := make([]string, 0, len(params))
 	for k := range params {
