@@ -40,7 +40,10 @@ func BenchmarkListeningIngest(b *testing.B) {
 		Scale: float64(ingestRequests*ingestPerRequest) / 500, Negative: 0.1, Seed: 1})
 	base = base[:min(len(base), ingestRequests*ingestPerRequest)]
 	lex := sentiment.New()
-	score := func(text, lang string) (float64, string, string) { r := lex.Score(text, lang); return r.Score, r.Label, r.Lang }
+	score := func(text, lang string) (float64, string, string) {
+		r := lex.Score(text, lang)
+		return r.Score, r.Label, r.Lang
+	}
 	var httpTime, copyTime time.Duration
 	n := 0
 	for range b.N {
@@ -142,4 +145,3 @@ func BenchmarkListeningDetectionLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max_ms")
 	b.Logf("%d runs, latencies: %v", len(lat), lat)
 }
-
