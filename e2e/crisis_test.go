@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/mail"
 	"os"
@@ -154,7 +155,9 @@ func TestCrisisEndToEnd(t *testing.T) {
 	require.Equal(t, []string{"oncall@demo.example"}, got.To)
 	msg, err = mail.ReadMessage(bytes.NewReader(got.Data))
 	require.NoError(t, err)
-	require.Contains(t, msg.Header.Get("Subject"), "Customer outcry")
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	require.NoError(t, err)
+	require.Equal(t, "[HIGH] Customer outcry — demo", subject)
 	text, err := io.ReadAll(msg.Body)
 	require.NoError(t, err)
 	require.Contains(t, string(text), crisisID)
