@@ -222,6 +222,9 @@ type crisisRun struct {
 	wake workflow.Channel
 	// escalations counts manual escalations, which cut a tier's wait short.
 	escalations int
+	// sending counts notifications in flight beside the main flow; the
+	// crisis does not close before they are delivered or given up.
+	sending int
 	// statement approval
 	waiting  bool
 	decided  *StatementApproval
@@ -241,7 +244,11 @@ func (c *crisisRun) run(ctx workflow.Context) (CrisisState, error) {
 
 	workflow.Go(ctx, c.escalation)
 	if c.in.Plan.Statement != nil {
-		workflow.Go(ctx, c.statement)
+		c.sending++
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer func() { c.sending-- }()
+			c.statement(ctx)
+		})
 	}
 
 	// Watch the window until the resolve rule has held for its hold
@@ -292,8 +299,19 @@ func (c *crisisRun) run(ctx workflow.Context) (CrisisState, error) {
 		fmt.Sprintf("All clear: crisis %s (%s) is resolved.", c.in.CrisisID, c.in.Plan.DisplayTitle())); err != nil {
 		c.event(ctx, EventPageFailed, "", "all-clear: "+err.Error(), nil)
 	}
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	_ = workflow.Await(ctx, func() bool { return c.sending == 0 && workflow.AllHandlersFinished(ctx) })
 	return c.state, nil
+}
+
+// sendAside delivers a notification without holding up the caller.
+func (c *crisisRun) sendAside(ctx workflow.Context, key string, to []string, action, msg string) {
+	c.sending++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { c.sending-- }()
+		if err := c.send(ctx, key, to, action, msg); err != nil {
+			c.event(ctx, EventPageFailed, "", key+": "+err.Error(), nil)
+		}
+	})
 }
 
 func scopeName(scope string) string {
@@ -381,9 +399,7 @@ func (c *crisisRun) setFrozen(ctx workflow.Context, frozen bool, actor, reason s
 	if !frozen {
 		key = "unfreeze"
 	}
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		_ = c.send(ctx, key, c.allTargets(), activities.ActionTrigger, msg)
-	})
+	c.sendAside(ctx, key, c.allTargets(), activities.ActionTrigger, msg)
 }
 
 // escalation pages tier after tier until someone acknowledges; the last
@@ -438,11 +454,7 @@ func (c *crisisRun) page(ctx workflow.Context, i, round int, by string) {
 	msg := fmt.Sprintf("[%s] %s for %s: %d mentions, %.0f%% negative. Acknowledge crisis %s.",
 		strings.ToUpper(c.state.Severity), c.in.Plan.DisplayTitle(), c.in.Brand, c.state.Window.Mentions, 100*c.state.Window.NegativeRatio, c.in.CrisisID)
 	key := fmt.Sprintf("page-%d-%d", i+1, round)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		if err := c.send(ctx, key, t.Notify, activities.ActionTrigger, msg); err != nil {
-			c.event(ctx, EventPageFailed, "", key+": "+err.Error(), nil)
-		}
-	})
+	c.sendAside(ctx, key, t.Notify, activities.ActionTrigger, msg)
 }
 
 func (c *crisisRun) open() error {
@@ -494,9 +506,7 @@ func (c *crisisRun) ack(ctx workflow.Context, req AckRequest) (CrisisState, erro
 		}
 	}
 	if len(paged) > 0 {
-		workflow.Go(ctx, func(ctx workflow.Context) {
-			_ = c.send(ctx, "ack", paged, activities.ActionAcknowledge, fmt.Sprintf("Crisis %s acknowledged by %s.", c.in.CrisisID, req.Actor))
-		})
+		c.sendAside(ctx, "ack", paged, activities.ActionAcknowledge, fmt.Sprintf("Crisis %s acknowledged by %s.", c.in.CrisisID, req.Actor))
 	}
 	return c.state, nil
 }
