@@ -196,6 +196,10 @@ func TestCrisisEndToEnd(t *testing.T) {
 	}
 	require.Len(t, sandboxPosts(t, a, "Frozen Mocha"), 2)
 
+	recordHistory(t, "resolved", history(t, s.Client, wid))
+	recordHistory(t, "frozen-campaign", history(t, s.Client, workflows.CampaignWorkflowID("e2e-frozen")))
+	recordHistory(t, "brand-monitor", history(t, s.Client, workflows.MonitorWorkflowID("demo")))
+
 	// The post-mortem.
 	code, body = a.do("GET", "/v1/crises/"+crisisID+"/timeline", nil)
 	require.Equal(t, 200, code, body)

@@ -23,6 +23,11 @@ import (
 // (reapproved) or with one channel's post dropped while the other went
 // out on time (dropped). They were recorded the same way on the embedded
 // stack, with the freeze set and lifted through the ApplyFreeze activity.
+//
+// crisis-v1-* come from the crisis end-to-end test
+// (CMO_RECORD_HISTORIES=crisis-v1 go test ./e2e -run TestCrisisEndToEnd):
+// a crisis from detection to resolution, the campaign it froze, and the
+// brand monitor that opened it.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
@@ -31,6 +36,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(Campaign, workflow.RegisterOptions{Name: CampaignWorkflow})
+			r.RegisterWorkflowWithOptions(Crisis, workflow.RegisterOptions{Name: CrisisWorkflow})
+			r.RegisterWorkflowWithOptions(BrandMonitor, workflow.RegisterOptions{Name: MonitorWorkflow})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}
