@@ -54,10 +54,15 @@ type Bucket struct {
 	Reach    int64     `json:"reach"`
 	MaxReach int64     `json:"max_reach"`
 	Verified int64     `json:"verified"`
+	// Last is the newest mention's created_at in the bucket.
+	Last time.Time `json:"last"`
 }
 
 // Add merges o into b (same brand, scope and minute).
 func (b *Bucket) Add(o Bucket) {
+	if o.Last.After(b.Last) {
+		b.Last = o.Last
+	}
 	b.Mentions += o.Mentions
 	b.Negative += o.Negative
 	b.Positive += o.Positive
@@ -79,7 +84,7 @@ func Aggregate(ms []Mention) []Bucket {
 	for i := range ms {
 		m := &ms[i]
 		minute := m.CreatedAt.UTC().Truncate(time.Minute)
-		one := Bucket{Mentions: 1, Reach: m.Author.Followers, MaxReach: m.Author.Followers}
+		one := Bucket{Mentions: 1, Reach: m.Author.Followers, MaxReach: m.Author.Followers, Last: m.CreatedAt.UTC()}
 		if m.Author.Verified {
 			one.Verified = 1
 		}

@@ -71,9 +71,9 @@ func TestAggregateCountsEachScope(t *testing.T) {
 		{Brand: "a", CreatedAt: t0.Add(70 * time.Second), Sentiment: neg, Competitor: "rival"},
 	})
 	require.Equal(t, []Bucket{
-		{Brand: "a", Scope: "brand", Minute: t0, Mentions: 2, Negative: 1, Positive: 1, Reach: 12, MaxReach: 7, Verified: 1},
-		{Brand: "a", Scope: "competitor:rival", Minute: t0.Add(time.Minute), Mentions: 1, Negative: 1},
-		{Brand: "a", Scope: "topic:delivery", Minute: t0, Mentions: 1, Negative: 1, Reach: 5, MaxReach: 5, Verified: 1},
+		{Brand: "a", Scope: "brand", Minute: t0, Mentions: 2, Negative: 1, Positive: 1, Reach: 12, MaxReach: 7, Verified: 1, Last: t0.Add(50 * time.Second)},
+		{Brand: "a", Scope: "competitor:rival", Minute: t0.Add(time.Minute), Mentions: 1, Negative: 1, Last: t0.Add(70 * time.Second)},
+		{Brand: "a", Scope: "topic:delivery", Minute: t0, Mentions: 1, Negative: 1, Reach: 5, MaxReach: 5, Verified: 1, Last: t0.Add(10 * time.Second)},
 	}, bs)
 }
 

@@ -54,6 +54,7 @@ func Windows(buckets []Bucket, bases map[string]*Baseline, at time.Time, lengths
 			w := rules.Window{
 				Mentions: s.Mentions, Negative: s.Negative, Reach: s.Reach, MaxReach: s.MaxReach, Verified: s.Verified,
 				Baseline: round(mean, 2), VolumeZ: round(Z(float64(s.Mentions), mean, variance), 2), Minutes: d.Minutes(),
+				LastMentionAt: s.Last,
 			}
 			if s.Mentions > 0 {
 				w.NegativeRatio = round(float64(s.Negative)/float64(s.Mentions), 4)

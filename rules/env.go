@@ -1,5 +1,7 @@
 package rules
 
+import "time"
+
 // CampaignEnv is what campaign conditions can read:
 //
 //	params.product, kpi.engagement_rate, goals.engagement, steps.review.decision, iteration
@@ -65,6 +67,9 @@ type Window struct {
 	// evaluated on every window of that kind (see rules.Scopes).
 	Topic      string `expr:"topic" json:"topic,omitempty"`
 	Competitor string `expr:"competitor" json:"competitor,omitempty"`
+	// LastMentionAt is when the newest mention in the window was written:
+	// the instant the evidence was complete, whatever the tick that saw it.
+	LastMentionAt time.Time `expr:"-" json:"last_mention_at,omitzero"`
 }
 
 // FreezeEnv is what a crisis playbook's freeze rule reads.

@@ -74,7 +74,9 @@ func friendly(msg string) string {
 		}
 		var names []string
 		for i := 0; i < t.NumField(); i++ {
-			names = append(names, t.Field(i).Tag.Get("expr"))
+			if name := t.Field(i).Tag.Get("expr"); name != "-" {
+				names = append(names, name)
+			}
 		}
 		sort.Strings(names)
 		return fmt.Sprintf("unknown field %s (known: %s)", m[2], strings.Join(names, ", "))

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cmo-dev/cmo/inbox"
 	"github.com/cmo-dev/cmo/listening"
 )
 
@@ -28,6 +29,8 @@ type IngestResult struct {
 	Received   int `json:"received"`
 	Inserted   int `json:"inserted"`
 	Duplicates int `json:"duplicates"`
+	// Inbox counts the inbox items the new mentions opened.
+	Inbox int `json:"inbox,omitempty"`
 }
 
 type mentionKey struct{ brand, source, id string }
@@ -40,7 +43,10 @@ type mentionKey struct{ brand, source, id string }
 // The common case, a batch of new mentions, is one COPY straight into the
 // table; only a batch that hits a duplicate goes through a staging table
 // and INSERT … ON CONFLICT DO NOTHING.
-func (s *Store) InsertMentions(ctx context.Context, ms []listening.Mention) (IngestResult, error) {
+//
+// marks are the mentions that need a reply: their inbox items are opened
+// in the same transaction, so a mention is never stored without its item.
+func (s *Store) InsertMentions(ctx context.Context, ms []listening.Mention, marks ...inbox.Mark) (IngestResult, error) {
 	res := IngestResult{Received: len(ms)}
 	ms = dedupBatch(ms)
 	if len(ms) == 0 {
@@ -56,6 +62,9 @@ func (s *Store) InsertMentions(ctx context.Context, ms []listening.Mention) (Ing
 		return res, err
 	}
 	if err := addBuckets(ctx, tx, listening.Aggregate(inserted)); err != nil {
+		return res, err
+	}
+	if res.Inbox, err = markInbox(ctx, tx, inserted, marks); err != nil {
 		return res, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -171,19 +180,21 @@ func addBuckets(ctx context.Context, tx pgx.Tx, bs []listening.Bucket) error {
 	brand, scope, minute := make([]string, n), make([]string, n), make([]time.Time, n)
 	mentions, negative, positive := make([]int64, n), make([]int64, n), make([]int64, n)
 	reach, maxReach, verified := make([]int64, n), make([]int64, n), make([]int64, n)
+	last := make([]time.Time, n)
 	for i, b := range bs {
-		brand[i], scope[i], minute[i] = b.Brand, b.Scope, b.Minute
+		brand[i], scope[i], minute[i], last[i] = b.Brand, b.Scope, b.Minute, b.Last
 		mentions[i], negative[i], positive[i] = b.Mentions, b.Negative, b.Positive
 		reach[i], maxReach[i], verified[i] = b.Reach, b.MaxReach, b.Verified
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(`INSERT INTO mention_buckets AS b (brand_id, scope, minute, mentions, negative, positive, reach, max_reach, verified)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+	batch.Queue(`INSERT INTO mention_buckets AS b (brand_id, scope, minute, mentions, negative, positive, reach, max_reach, verified, last_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[])
 		ON CONFLICT (brand_id, minute, scope) DO UPDATE SET
 			mentions = b.mentions + excluded.mentions, negative = b.negative + excluded.negative,
 			positive = b.positive + excluded.positive, reach = b.reach + excluded.reach,
-			max_reach = greatest(b.max_reach, excluded.max_reach), verified = b.verified + excluded.verified`,
-		brand, scope, minute, mentions, negative, positive, reach, maxReach, verified)
+			max_reach = greatest(b.max_reach, excluded.max_reach), verified = b.verified + excluded.verified,
+			last_at = greatest(b.last_at, excluded.last_at)`,
+		brand, scope, minute, mentions, negative, positive, reach, maxReach, verified, last)
 	batch.Queue(`INSERT INTO listening_baselines AS l (brand_id, scope, first_minute)
 		SELECT brand_id, scope, min(minute) FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u (brand_id, scope, minute)
 		GROUP BY brand_id, scope ORDER BY brand_id, scope
@@ -225,15 +236,16 @@ func IsUnavailable(err error) bool {
 
 // Buckets reads a brand's minute buckets in [from, to), every scope.
 func (s *Store) Buckets(ctx context.Context, brand string, from, to time.Time) ([]listening.Bucket, error) {
-	rows, err := s.pool.Query(ctx, `SELECT brand_id, scope, minute, mentions, negative, positive, reach, max_reach, verified
+	rows, err := s.pool.Query(ctx, `SELECT brand_id, scope, minute, mentions, negative, positive, reach, max_reach, verified,
+			coalesce(last_at, minute)
 		FROM mention_buckets WHERE brand_id = $1 AND minute >= $2 AND minute < $3 ORDER BY minute, scope`, brand, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("read buckets of %s: %w", brand, err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (listening.Bucket, error) {
 		var b listening.Bucket
-		err := r.Scan(&b.Brand, &b.Scope, &b.Minute, &b.Mentions, &b.Negative, &b.Positive, &b.Reach, &b.MaxReach, &b.Verified)
-		b.Minute = b.Minute.UTC()
+		err := r.Scan(&b.Brand, &b.Scope, &b.Minute, &b.Mentions, &b.Negative, &b.Positive, &b.Reach, &b.MaxReach, &b.Verified, &b.Last)
+		b.Minute, b.Last = b.Minute.UTC(), b.Last.UTC()
 		return b, err
 	})
 }
