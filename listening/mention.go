@@ -138,7 +138,8 @@ func Prepare(m *Mention, cfg *Config, score Scorer, now time.Time) error {
 	if m.CreatedAt.After(now.Add(MaxFutureSkew)) {
 		m.CreatedAt = now
 	}
-	m.CreatedAt = m.CreatedAt.UTC()
+	// PostgreSQL keeps microseconds: what is stored is what is counted.
+	m.CreatedAt = m.CreatedAt.UTC().Truncate(time.Microsecond)
 	if s := m.Sentiment; s != nil {
 		if s.Score < -1 || s.Score > 1 || s.Score != s.Score {
 			return fieldErr("sentiment.score", "must be within [-1, 1], got %v", s.Score)

@@ -213,3 +213,47 @@ func TestDetectionOnSeasonalStreams(t *testing.T) {
 	require.WithinDuration(t, spikeAt, fired["negative-spike"], 10*time.Minute, "detected within minutes of the spike's start")
 	t.Logf("negative spike at %s detected at %s", spikeAt.Format("15:04"), fired["negative-spike"].Format("15:04"))
 }
+
+// TestMemoryMatchesTheStore feeds one stream to PostgreSQL and to
+// listening.Memory and compares their windows tick by tick: backtests and
+// the live monitor see the same numbers.
+func TestMemoryMatchesTheStore(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	loc, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	require.NoError(t, s.UpsertBrand(ctx, store.Brand{ID: "acme", Name: "Acme", Timezone: loc.String()}))
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, loc)
+	cfg := &listening.Config{Topics: map[string][]string{"refunds": {"refund"}}}
+	require.NoError(t, cfg.Validate())
+	ms := synth.Generate(synth.Stream{Brand: "acme", From: start, To: start.AddDate(0, 0, 3), PerHour: synth.Daily, Location: loc, Negative: 0.1, Seed: 3,
+		Spikes: []synth.Spike{{At: start.AddDate(0, 0, 2).Add(13 * time.Hour), Duration: 10 * time.Minute, Count: 150, Negative: 0.8}}})
+	for i := range ms {
+		require.NoError(t, listening.Prepare(&ms[i], cfg, nil, ms[i].CreatedAt))
+	}
+	mem := listening.NewMemory(loc, listening.DefaultExpectedPerHour)
+	lengths := []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour}
+	i := 0
+	compared := 0
+	for at := start.Add(17 * time.Minute); at.Before(start.AddDate(0, 0, 3)); at = at.Add(53 * time.Minute) {
+		j := i
+		for j < len(ms) && !ms[j].CreatedAt.After(at) {
+			j++
+		}
+		if j > i {
+			_, err := s.InsertMentions(ctx, ms[i:j])
+			require.NoError(t, err)
+			mem.Add(ms[i:j])
+			i = j
+		}
+		bases, err := s.FoldBaselines(ctx, "acme", loc, at)
+		require.NoError(t, err)
+		from, to := listening.Span(at, 2*time.Hour)
+		bs, err := s.Buckets(ctx, "acme", from, to)
+		require.NoError(t, err)
+		want := listening.Windows(bs, bases, at, lengths, loc, listening.DefaultExpectedPerHour)
+		require.Equal(t, want, mem.Windows(at, lengths), "windows at %s", at)
+		compared += len(want)
+	}
+	require.Greater(t, compared, 200)
+}
