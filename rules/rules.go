@@ -68,7 +68,8 @@ func friendly(msg string) string {
 	if m == nil {
 		return strings.ReplaceAll(msg, "rules.", "")
 	}
-	for _, t := range []reflect.Type{reflect.TypeOf(KPI{}), reflect.TypeOf(StepResult{}), reflect.TypeOf(Window{})} {
+	for _, t := range []reflect.Type{reflect.TypeOf(KPI{}), reflect.TypeOf(StepResult{}), reflect.TypeOf(Window{}),
+		reflect.TypeOf(InboxMention{}), reflect.TypeOf(InboxAuthor{})} {
 		if t.Name() != m[1] {
 			continue
 		}
@@ -102,6 +103,8 @@ func envFor(c Context) (any, error) {
 		return WindowEnv{}, nil
 	case Freeze:
 		return FreezeEnv{}, nil
+	case Inbox:
+		return InboxEnv{}, nil
 	}
 	return nil, fmt.Errorf("unknown rule context %q", c)
 }
