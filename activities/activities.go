@@ -45,6 +45,8 @@ type Activities struct {
 	// Campaigns tells a brand's running campaigns that a freeze began or
 	// was lifted.
 	Campaigns CampaignSignaller
+	// Inbox starts inbox items' workflows.
+	Inbox InboxStarter
 }
 
 func (a *Activities) now() time.Time {
@@ -80,6 +82,8 @@ type PublishInput struct {
 	ContentHash string `json:"content_hash"`
 	// Media are attachments by URL (never credentials).
 	Media []platforms.Media `json:"media,omitempty"`
+	// InReplyTo is the platform's id of the post this one answers.
+	InReplyTo string `json:"in_reply_to,omitempty"`
 }
 
 // Key is the business key of a post: one campaign step posts at most once
@@ -167,7 +171,8 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 		}
 	}
 
-	pub, err := conn.Publish(ctx, acct, platforms.Post{Text: in.Text, IdempotencyKey: idempotencyKey(in.Key()), Media: in.Media})
+	pub, err := conn.Publish(ctx, acct, platforms.Post{Text: in.Text, IdempotencyKey: idempotencyKey(in.Key()), Media: in.Media,
+		InReplyTo: in.InReplyTo})
 	if err != nil {
 		return PublishResult{}, a.classify(ctx, in.Key(), ch, err)
 	}

@@ -25,5 +25,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Campaign, workflow.RegisterOptions{Name: workflows.CampaignWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.Crisis, workflow.RegisterOptions{Name: workflows.CrisisWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.BrandMonitor, workflow.RegisterOptions{Name: workflows.MonitorWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.BrandInbox, workflow.RegisterOptions{Name: workflows.BrandInboxWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.InboxItem, workflow.RegisterOptions{Name: workflows.InboxItemWorkflow})
 	r.RegisterActivity(acts)
 }
