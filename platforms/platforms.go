@@ -32,6 +32,9 @@ type AccountInfo struct {
 	Handle      string `json:"handle"`
 	DisplayName string `json:"display_name,omitempty"`
 	Followers   int64  `json:"followers"`
+	// At is when the platform counted the followers, where it says;
+	// zero otherwise.
+	At time.Time `json:"at,omitempty"`
 }
 
 // Post is what to publish.
@@ -71,12 +74,15 @@ type Remote struct {
 
 // Metrics are one post's engagement numbers at a moment.
 type Metrics struct {
-	Impressions int64     `json:"impressions"`
-	Likes       int64     `json:"likes"`
-	Reposts     int64     `json:"reposts"`
-	Replies     int64     `json:"replies"`
-	Clicks      int64     `json:"clicks"`
-	At          time.Time `json:"at"`
+	Impressions int64 `json:"impressions"`
+	// Reach is how many accounts saw the post, where the platform says;
+	// 0 when it reports impressions only.
+	Reach   int64     `json:"reach,omitempty"`
+	Likes   int64     `json:"likes"`
+	Reposts int64     `json:"reposts"`
+	Replies int64     `json:"replies"`
+	Clicks  int64     `json:"clicks"`
+	At      time.Time `json:"at"`
 }
 
 // Connector is one platform's client.

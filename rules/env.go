@@ -17,23 +17,35 @@ type CampaignEnv struct {
 	Elapsed float64 `expr:"elapsed_hours"`
 }
 
-// KPI are a campaign's numbers so far; the formulas are in the report.
+// KPI are a campaign's numbers so far. The report package computes them
+// and documents each formula; rates whose denominator is zero are 0.
 type KPI struct {
-	Posts          int     `expr:"posts" json:"posts"`
-	Impressions    int64   `expr:"impressions" json:"impressions"`
-	Reach          int64   `expr:"reach" json:"reach"`
-	Likes          int64   `expr:"likes" json:"likes"`
-	Reposts        int64   `expr:"reposts" json:"reposts"`
-	Replies        int64   `expr:"replies" json:"replies"`
+	Posts       int   `expr:"posts" json:"posts"`
+	Impressions int64 `expr:"impressions" json:"impressions"`
+	Reach       int64 `expr:"reach" json:"reach"`
+	Likes       int64 `expr:"likes" json:"likes"`
+	Reposts     int64 `expr:"reposts" json:"reposts"`
+	Replies     int64 `expr:"replies" json:"replies"`
+	// PostClicks are the clicks the platforms count on the posts
+	// themselves (expanding, opening); Clicks are people who followed a
+	// tracked link, counted by cmo.
+	PostClicks     int64   `expr:"post_clicks" json:"post_clicks"`
 	Clicks         int64   `expr:"clicks" json:"clicks"`
 	Engagements    int64   `expr:"engagements" json:"engagements"`
 	EngagementRate float64 `expr:"engagement_rate" json:"engagement_rate"`
 	CTR            float64 `expr:"ctr" json:"ctr"`
-	FollowerGrowth int64   `expr:"follower_growth" json:"follower_growth"`
-	Cost           float64 `expr:"cost" json:"cost"`
-	Conversions    int64   `expr:"conversions" json:"conversions"`
-	Revenue        float64 `expr:"revenue" json:"revenue"`
-	ROI            float64 `expr:"roi" json:"roi"`
+	// FollowersStart and Followers are the campaign's channels' follower
+	// counts at its first and latest measurement.
+	FollowersStart     int64   `expr:"followers_start" json:"followers_start"`
+	Followers          int64   `expr:"followers" json:"followers"`
+	FollowerGrowth     int64   `expr:"follower_growth" json:"follower_growth"`
+	FollowerGrowthRate float64 `expr:"follower_growth_rate" json:"follower_growth_rate"`
+	Cost               float64 `expr:"cost" json:"cost"`
+	Conversions        int64   `expr:"conversions" json:"conversions"`
+	Revenue            float64 `expr:"revenue" json:"revenue"`
+	ConversionRate     float64 `expr:"conversion_rate" json:"conversion_rate"`
+	CostPerClick       float64 `expr:"cost_per_click" json:"cost_per_click"`
+	ROI                float64 `expr:"roi" json:"roi"`
 }
 
 // StepResult is what later conditions can read about an earlier step.

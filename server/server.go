@@ -249,6 +249,16 @@ func (s *Server) listSandboxPosts(c echo.Context) error {
 		}
 		limit = n
 	}
+	// at shows the numbers as they were (or will be) at a moment, the
+	// way a report measured them.
+	now := sandbox.MeasureTime(s.d.Now())
+	if v := c.QueryParam("at"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return invalidField("at", "at must be an RFC 3339 time, got %q", v)
+		}
+		now = sandbox.MeasureTime(t)
+	}
 	handle := c.QueryParam("handle")
 	sb := s.d.Store.Sandbox()
 	posts, err := sb.ListPosts(ctx, handle, 0, limit)
@@ -257,16 +267,25 @@ func (s *Server) listSandboxPosts(c echo.Context) error {
 	}
 	base := c.Scheme() + "://" + c.Request().Host + "/sandbox"
 	out := []sandbox.Status{}
-	accounts := map[string]sandbox.Account{}
+	type account struct {
+		sandbox.Account
+		followers int64
+	}
+	accounts := map[string]account{}
 	for _, p := range posts {
 		acct, ok := accounts[p.Handle]
 		if !ok {
-			if acct, err = sb.Account(ctx, p.Handle); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+			if acct.Account, err = sb.Account(ctx, p.Handle); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
 				return err
 			}
+			stamps, err := sb.PostStamps(ctx, p.Handle)
+			if err != nil {
+				return err
+			}
+			acct.followers = sandbox.FollowersAt(acct.Account, stamps, now)
 			accounts[p.Handle] = acct
 		}
-		out = append(out, sandbox.StatusOf(p, acct, base, s.d.Now()))
+		out = append(out, sandbox.StatusOf(p, acct.Account, acct.followers, base, now))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"posts": out})
 }

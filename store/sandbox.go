@@ -108,3 +108,15 @@ func (x sandboxStore) DeletePost(ctx context.Context, handle string, id int64) e
 	}
 	return nil
 }
+
+func (x sandboxStore) PostStamps(ctx context.Context, handle string) ([]sandbox.PostStamp, error) {
+	rows, err := x.s.pool.Query(ctx, `SELECT id, created_at FROM sandbox_posts WHERE handle = $1 ORDER BY id`, handle)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox post times of %s: %w", handle, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (sandbox.PostStamp, error) {
+		var p sandbox.PostStamp
+		err := r.Scan(&p.ID, &p.CreatedAt)
+		return p, err
+	})
+}

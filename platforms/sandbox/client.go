@@ -96,9 +96,13 @@ func (c *Client) Metrics(ctx context.Context, acct platforms.Account, postID str
 	if err := c.do(req, acct, &st); err != nil {
 		return platforms.Metrics{}, fmt.Errorf("metrics of %s: %w", postID, err)
 	}
+	at := st.MeasuredAt
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
 	return platforms.Metrics{
-		Impressions: st.Impressions, Likes: st.Likes, Reposts: st.Reposts,
-		Replies: st.Replies, Clicks: st.Clicks, At: time.Now().UTC(),
+		Impressions: st.Impressions, Reach: st.Reach, Likes: st.Likes, Reposts: st.Reposts,
+		Replies: st.Replies, Clicks: st.Clicks, At: at,
 	}, nil
 }
 
@@ -182,12 +186,13 @@ func (c *Client) AccountInfo(ctx context.Context, acct platforms.Account) (platf
 		return platforms.AccountInfo{}, err
 	}
 	var out struct {
-		ID        string `json:"id"`
-		Acct      string `json:"acct"`
-		Followers int64  `json:"followers_count"`
+		ID         string    `json:"id"`
+		Acct       string    `json:"acct"`
+		Followers  int64     `json:"followers_count"`
+		MeasuredAt time.Time `json:"measured_at"`
 	}
 	if err := c.do(req, acct, &out); err != nil {
 		return platforms.AccountInfo{}, fmt.Errorf("verify credentials of @%s: %w", acct.Handle, err)
 	}
-	return platforms.AccountInfo{ID: out.ID, Handle: out.Acct, Followers: out.Followers}, nil
+	return platforms.AccountInfo{ID: out.ID, Handle: out.Acct, Followers: out.Followers, At: out.MeasuredAt}, nil
 }

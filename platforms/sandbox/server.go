@@ -55,6 +55,9 @@ type Store interface {
 	GetPost(ctx context.Context, id int64) (StoredPost, error)
 	// DeletePost removes the account's post; ErrNotFound when it has none by that id.
 	DeletePost(ctx context.Context, handle string, id int64) error
+	// PostStamps lists when each of the account's posts went out, for its
+	// follower count.
+	PostStamps(ctx context.Context, handle string) ([]PostStamp, error)
 }
 
 // HashToken is how the sandbox stores tokens: never in clear.
@@ -101,28 +104,50 @@ type Status struct {
 	InReplyToID *string   `json:"in_reply_to_id"`
 	Account     struct {
 		Acct           string `json:"acct"`
-		FollowersCount int    `json:"followers_count"`
+		FollowersCount int64  `json:"followers_count"`
 	} `json:"account"`
 	Counts
+	// MeasuredAt is the moment the numbers are for: asking for the same
+	// post "as at" that moment gives the same numbers.
+	MeasuredAt time.Time `json:"measured_at"`
 }
 
-// StatusOf renders a stored post with its engagement at now.
-func StatusOf(p StoredPost, acct Account, base string, now time.Time) Status {
+// MeasureTime is the moment numbers are computed for, to the microsecond
+// so that it survives a trip through PostgreSQL and still gives the same
+// numbers.
+func MeasureTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// StatusOf renders a stored post with its engagement at now; followers is
+// the account's follower count then (FollowersAt).
+func StatusOf(p StoredPost, acct Account, followers int64, base string, now time.Time) Status {
 	st := Status{
-		ID:        strconv.FormatInt(p.ID, 10),
-		URL:       fmt.Sprintf("%s/@%s/%d", base, p.Handle, p.ID),
-		Content:   p.Text,
-		CreatedAt: p.CreatedAt.UTC(),
-		Counts:    Engagement(p.ID, acct.Followers, now.Sub(p.CreatedAt)),
+		ID:         strconv.FormatInt(p.ID, 10),
+		URL:        fmt.Sprintf("%s/@%s/%d", base, p.Handle, p.ID),
+		Content:    p.Text,
+		CreatedAt:  p.CreatedAt.UTC(),
+		Counts:     Engagement(p.ID, acct.Followers, now.Sub(p.CreatedAt)),
+		MeasuredAt: now,
 	}
 	if p.InReplyTo != nil {
 		id := strconv.FormatInt(*p.InReplyTo, 10)
 		st.InReplyToID = &id
 	}
 	st.Account.Acct = p.Handle
-	st.Account.FollowersCount = acct.Followers
+	st.Account.FollowersCount = followers
 	return st
 }
+
+// followers is the account's follower count at now.
+func (s *Server) followers(ctx context.Context, acct Account, now time.Time) (int64, error) {
+	stamps, err := s.store.PostStamps(ctx, acct.Handle)
+	if err != nil {
+		return 0, err
+	}
+	return FollowersAt(acct, stamps, now), nil
+}
+
+// measureNow is the moment a request measures numbers at.
+func (s *Server) measureNow() time.Time { return MeasureTime(s.now()) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -213,7 +238,13 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, StatusOf(stored, acct, s.baseURL(r), s.now()))
+	now := s.measureNow()
+	followers, err := s.followers(r.Context(), acct, now)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, StatusOf(stored, acct, followers, s.baseURL(r), now))
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
@@ -235,7 +266,13 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, StatusOf(p, acct, s.baseURL(r), s.now()))
+	now := s.measureNow()
+	followers, err := s.followers(r.Context(), acct, now)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, StatusOf(p, acct, followers, s.baseURL(r), now))
 }
 
 func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
@@ -265,9 +302,15 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
 		return
 	}
+	now := s.measureNow()
+	followers, err := s.followers(r.Context(), acct, now)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
 	out := make([]Status, len(posts))
 	for i, p := range posts {
-		out[i] = StatusOf(p, acct, s.baseURL(r), s.now())
+		out[i] = StatusOf(p, acct, followers, s.baseURL(r), now)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -297,5 +340,12 @@ func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": acct.Handle, "acct": acct.Handle, "username": acct.Handle, "followers_count": acct.Followers})
+	now := s.measureNow()
+	followers, err := s.followers(r.Context(), acct, now)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": acct.Handle, "acct": acct.Handle, "username": acct.Handle,
+		"followers_count": followers, "measured_at": now})
 }
