@@ -47,6 +47,9 @@ type Activities struct {
 	Campaigns CampaignSignaller
 	// Inbox starts inbox items' workflows.
 	Inbox InboxStarter
+	// LinkBase is the public base URL at which the API serves tracked
+	// links (GET /l/{code}); empty leaves links in posts as written.
+	LinkBase string
 }
 
 func (a *Activities) now() time.Time {
@@ -84,6 +87,9 @@ type PublishInput struct {
 	Media []platforms.Media `json:"media,omitempty"`
 	// InReplyTo is the platform's id of the post this one answers.
 	InReplyTo string `json:"in_reply_to,omitempty"`
+	// TrackLinks replaces the post's links with tracked short links
+	// (campaign posts, when a public base URL is configured).
+	TrackLinks bool `json:"track_links,omitempty"`
 }
 
 // Key is the business key of a post: one campaign step posts at most once
@@ -142,6 +148,9 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 	conn, err := a.Platforms.Get(ch.Platform)
 	if err != nil {
 		return PublishResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePermanent, nil)
+	}
+	if in.Text, err = a.trackLinks(ctx, in, ch); err != nil {
+		return PublishResult{}, err
 	}
 	if msg := overLimit(ch, in); msg != "" {
 		_ = a.Store.LedgerFailure(ctx, in.Key(), msg, true)

@@ -101,6 +101,7 @@ type Step struct {
 	Collect  *CollectStep  `yaml:"collect" json:"collect,omitempty"`
 	Notify   *NotifyStep   `yaml:"notify" json:"notify,omitempty"`
 	Report   *ReportStep   `yaml:"report" json:"report,omitempty"`
+	Cost     *CostStep     `yaml:"cost" json:"cost,omitempty"`
 	Parallel []Step        `yaml:"parallel" json:"parallel,omitempty"`
 	Sequence []Step        `yaml:"steps" json:"steps,omitempty"`
 	Repeat   *RepeatStep   `yaml:"repeat" json:"repeat,omitempty"`
@@ -116,13 +117,14 @@ const (
 	StepCollect  = "collect"
 	StepNotify   = "notify"
 	StepReport   = "report"
+	StepCost     = "cost"
 	StepParallel = "parallel"
 	StepSequence = "steps"
 	StepRepeat   = "repeat"
 )
 
 // StepKinds lists every step kind, for error messages.
-var StepKinds = []string{StepContent, StepCheck, StepApproval, StepPublish, StepWait, StepCollect, StepNotify, StepReport, StepParallel, StepSequence, StepRepeat}
+var StepKinds = []string{StepContent, StepCheck, StepApproval, StepPublish, StepWait, StepCollect, StepNotify, StepReport, StepCost, StepParallel, StepSequence, StepRepeat}
 
 // kinds returns the kinds set on the step.
 func (s *Step) kinds() []string {
@@ -133,7 +135,7 @@ func (s *Step) kinds() []string {
 	}{
 		{StepContent, s.Content != nil}, {StepCheck, s.Check != nil}, {StepApproval, s.Approval != nil},
 		{StepPublish, s.Publish != nil}, {StepWait, s.Wait != nil}, {StepCollect, s.Collect != nil},
-		{StepNotify, s.Notify != nil}, {StepReport, s.Report != nil}, {StepParallel, s.Parallel != nil},
+		{StepNotify, s.Notify != nil}, {StepReport, s.Report != nil}, {StepCost, s.Cost != nil}, {StepParallel, s.Parallel != nil},
 		{StepSequence, s.Sequence != nil}, {StepRepeat, s.Repeat != nil},
 	} {
 		if k.set {

@@ -172,6 +172,8 @@ func (v *validator) step(s *Step, field string) {
 		}
 		v.template(field+".notify.message", n.Pos, n.Message)
 	case s.Report != nil:
+	case s.Cost != nil:
+		v.cost(field+".cost", s.Cost)
 	case s.Parallel != nil:
 		if len(s.Parallel) < 2 {
 			c.add(v.keyAt(field+".parallel", s.Pos), field+".parallel", "parallel needs at least two branches")

@@ -23,6 +23,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 // or a test environment).
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Campaign, workflow.RegisterOptions{Name: workflows.CampaignWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.CampaignMetrics, workflow.RegisterOptions{Name: workflows.MetricsWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.Crisis, workflow.RegisterOptions{Name: workflows.CrisisWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.BrandMonitor, workflow.RegisterOptions{Name: workflows.MonitorWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.BrandInbox, workflow.RegisterOptions{Name: workflows.BrandInboxWorkflow})

@@ -245,6 +245,13 @@ type campaignRun struct {
 	// the posts (parallel branches) a freeze holds now.
 	freezeSignals int
 	holding       int
+
+	// tracking is true for runs that collect metrics with a collector,
+	// put posts on the calendar and track links (changeKPITracking);
+	// collector is that child and channels the ones it measures.
+	tracking  bool
+	collector workflow.ChildWorkflowFuture
+	channels  []string
 }
 
 // errStop ends the campaign early without failing the workflow (rejected,
@@ -252,6 +259,10 @@ type campaignRun struct {
 var errStop = errors.New("campaign stopped")
 
 func (r *campaignRun) run(ctx workflow.Context) (CampaignResult, error) {
+	if workflow.GetVersion(ctx, changeKPITracking, workflow.DefaultVersion, 1) >= 1 {
+		r.tracking = true
+		r.startCollector(ctx)
+	}
 	err := r.runSteps(ctx, r.in.Plan.Steps)
 	r.state.CurrentStep = ""
 	r.done = true
@@ -260,6 +271,7 @@ func (r *campaignRun) run(ctx workflow.Context) (CampaignResult, error) {
 			r.state.Steps[i].Status = StepSkipped
 		}
 	}
+	r.tellCollector(ctx, MetricsEnded)
 	// Early approvals still waiting for a step that will never come get
 	// their answer before the workflow closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
@@ -361,6 +373,8 @@ func (r *campaignRun) exec(ctx workflow.Context, s *playbooks.Step) error {
 		return r.notify(ctx, s)
 	case s.Report != nil:
 		return r.report(ctx, s)
+	case s.Cost != nil:
+		return r.cost(ctx, s)
 	case s.Sequence != nil:
 		return r.runSteps(ctx, s.Sequence)
 	case s.Parallel != nil:

@@ -45,6 +45,7 @@ type libHarness struct {
 	notes     []libNote
 	checks    []activities.CheckInput
 	collected []time.Time
+	costs     []activities.CostInput
 	reports   []activities.Report
 	decisions []*libDecision
 	peeks     []*libPeek
@@ -78,7 +79,15 @@ func newLibHarness(t *testing.T, playbook string) *libHarness {
 	h.env.OnActivity(acts.CheckContent, mock.Anything, mock.Anything).Return(h.check).Maybe()
 	h.env.OnActivity(acts.CollectMetrics, mock.Anything, mock.Anything).Return(h.collect).Maybe()
 	h.env.OnActivity(acts.BuildReport, mock.Anything, mock.Anything).Return(h.report).Maybe()
+	h.env.OnActivity(acts.RecordCost, mock.Anything, mock.Anything).Return(h.cost).Maybe()
 	return h
+}
+
+func (h *libHarness) cost(_ context.Context, in activities.CostInput) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.costs = append(h.costs, in)
+	return nil
 }
 
 func (h *libHarness) publish(_ context.Context, in activities.PublishInput) (activities.PublishResult, error) {
@@ -709,8 +718,10 @@ func TestLibraryPaidBoost(t *testing.T) {
 		require.Equal(t, libStart.Add(2*day), ask.At, "a day after the organic post")
 		require.Contains(t, ask.Message, "budget of 300 (cap 500), targeting followers and people like them")
 		require.Equal(t, []time.Time{libStart.Add(2 * day), libStart.Add(7 * day)}, h.collected)
-		h.requireSteps(StepDone, "boost", "ask-ads", "boost-runs", "boosted-numbers", "report")
-		h.requireNotRun("cap-blocks")
+		h.requireSteps(StepDone, "boost", "ask-ads", "boost-spend", "boost-runs", "boosted-numbers", "report")
+		require.Equal(t, []activities.CostInput{{CampaignID: "c-paid-boost", StepID: "boost-spend", Amount: 300, Note: "paid boost"}}, h.costs,
+			"the budget counts as spent once the boost is asked for")
+		h.requireNotRun("cap-blocks", "roi-shortfall")
 		require.Equal(t, map[string]bool{"roi": true, "engagement": true}, h.final.Goals)
 	})
 
@@ -722,11 +733,13 @@ func TestLibraryPaidBoost(t *testing.T) {
 
 		require.Equal(t, StatusCompleted, res.Status)
 		require.Equal(t, []string{"organic"}, h.published())
-		require.Equal(t, []string{"cap-blocks → slack:marketing"}, h.notified())
+		require.Equal(t, []string{"cap-blocks → slack:marketing", "roi-shortfall → slack:marketing"}, h.notified())
 		require.Contains(t, h.note("cap-blocks").Message, "budget of 1200 is over the cap of 500")
+		require.Contains(t, h.note("roi-shortfall").Message, "missed its ROI goal", "the shortfall branch runs on the missed goal")
 		h.requireSteps(StepSkipped, "boost")
-		h.requireSteps(StepDone, "cap-blocks", "report")
-		h.requireNotRun("ask-ads", "boost-runs", "boosted-numbers")
+		h.requireSteps(StepDone, "cap-blocks", "report", "roi-shortfall")
+		h.requireNotRun("ask-ads", "boost-spend", "boost-runs", "boosted-numbers")
+		require.Empty(t, h.costs, "nothing spent over the cap")
 		require.Equal(t, libStart.Add(2*day), h.reports[0].GeneratedAt)
 		require.Equal(t, map[string]bool{"roi": false, "engagement": true}, h.final.Goals, "an organic post earns no ROI")
 	})

@@ -249,6 +249,9 @@ func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
 	} else if p.After > 0 {
 		at = at.Add(p.After.D())
 	}
+	if r.tracking {
+		r.scheduleCalendar(ctx, s, at, cs)
+	}
 	if wait := at.Sub(workflow.Now(ctx)); wait > 0 {
 		r.state.ScheduledFor = &at
 		r.setStatus(ctx, StatusScheduled)
@@ -318,6 +321,9 @@ func (r *campaignRun) publish(ctx workflow.Context, s *playbooks.Step) error {
 	}
 	r.stepState(s.ID).Detail = detail
 	r.results[s.ID] = rules.StepResult{Posts: out.published}
+	if out.published > 0 {
+		r.tellCollector(ctx, MetricsPublished)
+	}
 	if heldErr != nil {
 		return heldErr
 	}
@@ -364,6 +370,7 @@ func (r *campaignRun) publishTo(ctx workflow.Context, key, contentID, hash strin
 		}
 		f := workflow.ExecuteActivity(actx, acts.Publish, activities.PublishInput{
 			CampaignID: r.in.CampaignID, StepID: key, ChannelID: t.ID, Text: rd.Text, ContentHash: hash, Media: media,
+			TrackLinks: r.tracking,
 		})
 		started = append(started, pending{target: t, future: f})
 	}
@@ -437,7 +444,9 @@ func (r *campaignRun) collectFor(ctx workflow.Context, why, publishStep string) 
 		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: time.Hour, Summary: "collect metrics " + why,
 	})
 	var kpi rules.KPI
-	if err := workflow.ExecuteActivity(actx, acts.CollectMetrics, activities.CollectInput{CampaignID: r.in.CampaignID, PublishStep: publishStep}).Get(ctx, &kpi); err != nil {
+	if err := workflow.ExecuteActivity(actx, acts.CollectMetrics, activities.CollectInput{
+		CampaignID: r.in.CampaignID, PublishStep: publishStep, Channels: r.channels,
+	}).Get(ctx, &kpi); err != nil {
 		return err
 	}
 	r.state.KPI = kpi
@@ -487,7 +496,8 @@ func (r *campaignRun) report(ctx workflow.Context, s *playbooks.Step) error {
 	})
 	var rep activities.Report
 	if err := workflow.ExecuteActivity(actx, acts.BuildReport, activities.ReportInput{
-		CampaignID: r.in.CampaignID, Brand: r.in.Brand, Playbook: r.in.Plan.Name, Goals: goals, Env: r.env(ctx),
+		CampaignID: r.in.CampaignID, Brand: r.in.Brand, Playbook: r.in.Plan.Name, Title: r.in.Plan.DisplayTitle(),
+		Goals: goals, Channels: r.channels, Env: r.env(ctx),
 	}).Get(ctx, &rep); err != nil {
 		return err
 	}
