@@ -205,12 +205,17 @@ func newWorkerCmd() *cobra.Command {
 				Playbooks: lib,
 				Crises:    worker.Crises{Client: c, TaskQueue: cfg.TaskQueue},
 				Campaigns: worker.Campaigns{Client: c},
+				Inbox:     worker.Inbox{Client: c, TaskQueue: cfg.TaskQueue},
 			}
 			w := worker.New(c, cfg.TaskQueue, acts)
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
 			}
 			if err := worker.EnsureMonitors(ctx, c, cfg.TaskQueue, acts.Store, workflows.MonitorInput{Interval: cfg.MonitorInterval}); err != nil {
+				w.Stop()
+				return err
+			}
+			if err := worker.EnsureInboxes(ctx, c, cfg.TaskQueue, acts.Store, workflows.InboxInput{}); err != nil {
 				w.Stop()
 				return err
 			}

@@ -230,13 +230,17 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		notifiers = notify.New(notify.Options{})
 	}
 	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Notifiers: notifiers, Log: o.Log,
-		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}, Campaigns: worker.Campaigns{Client: s.Client}}
+		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}, Campaigns: worker.Campaigns{Client: s.Client},
+		Inbox: worker.Inbox{Client: s.Client, TaskQueue: o.TaskQueue}}
 	s.worker = worker.New(s.Client, o.TaskQueue, acts)
 	if err := s.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	s.closers = append(s.closers, s.worker.Stop)
 	if err := worker.EnsureMonitors(ctx, s.Client, o.TaskQueue, s.Store, o.Monitor); err != nil {
+		return nil, err
+	}
+	if err := worker.EnsureInboxes(ctx, s.Client, o.TaskQueue, s.Store, workflows.InboxInput{}); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -144,6 +144,7 @@ func (s *Server) getListening(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{
 		"brand": b.ID, "at": now.UTC(), "timezone": b.Timezone, "setup": cfg, "crisis_playbooks": crisisPlaybooks,
 		"windows": windows, "baselines": baselines, "top_authors_24h": authors, "monitor": s.monitorState(ctx, b.ID), "crises": crises,
+		"care_7d": s.careOverview(ctx, b.ID),
 	})
 }
 

@@ -127,16 +127,22 @@ func (s *Server) ingest(c echo.Context, body []byte, defaultBrand, onlyBrand str
 		}
 		return s.storeError(err)
 	}
+	marks, err := s.inboxMarks(ctx, ms, configs, now)
+	if err != nil {
+		return s.storeError(err)
+	}
 	total := store.IngestResult{}
 	for i := 0; i < len(ms); i += mentionChunk {
-		res, err := s.d.Store.InsertMentions(ctx, ms[i:min(i+mentionChunk, len(ms))])
+		res, err := s.d.Store.InsertMentions(ctx, ms[i:min(i+mentionChunk, len(ms))], marks...)
 		if err != nil {
 			return s.storeError(err)
 		}
 		total.Received += res.Received
 		total.Inserted += res.Inserted
 		total.Duplicates += res.Duplicates
+		total.Inbox += res.Inbox
 	}
+	s.inboxOpened(marks, total.Inbox)
 	if total.Inserted > 0 {
 		for brand := range configs {
 			s.nudge.poke(brand)

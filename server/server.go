@@ -52,6 +52,8 @@ type Server struct {
 	d     Deps
 	e     *echo.Echo
 	nudge *nudger
+	// inboxNudge tells brand inboxes that mentions opened items.
+	inboxNudge *nudger
 }
 
 // New builds the API with every route registered.
@@ -111,6 +113,7 @@ func New(d Deps) *Server {
 	v1.PUT("/brands/:brand/listening", s.putListening)
 	v1.POST("/brands/:brand/sources", s.createMentionSource)
 	s.registerCrisisRoutes(v1)
+	s.registerInboxRoutes(v1)
 
 	sb := http.StripPrefix("/sandbox", sandbox.NewServer(d.Store.Sandbox(), "/sandbox", d.Now))
 	e.Any("/sandbox/*", echo.WrapHandler(sb))

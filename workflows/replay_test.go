@@ -28,6 +28,11 @@ import (
 // (CMO_RECORD_HISTORIES=crisis-v1 go test ./e2e -run TestCrisisEndToEnd):
 // a crisis from detection to resolution, the campaign it froze, and the
 // brand monitor that opened it.
+//
+// inbox-v1-* come from the inbox end-to-end test
+// (CMO_RECORD_HISTORIES=inbox-v1 go test ./e2e -run TestInboxEndToEnd): an
+// urgent complaint assigned, answered and closed, and the brand's inbox
+// that started it.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
@@ -38,6 +43,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(Campaign, workflow.RegisterOptions{Name: CampaignWorkflow})
 			r.RegisterWorkflowWithOptions(Crisis, workflow.RegisterOptions{Name: CrisisWorkflow})
 			r.RegisterWorkflowWithOptions(BrandMonitor, workflow.RegisterOptions{Name: MonitorWorkflow})
+			r.RegisterWorkflowWithOptions(InboxItem, workflow.RegisterOptions{Name: InboxItemWorkflow})
+			r.RegisterWorkflowWithOptions(BrandInbox, workflow.RegisterOptions{Name: BrandInboxWorkflow})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}
