@@ -3,6 +3,7 @@ module github.com/cmo-dev/cmo
 go 1.26.8
 
 require (
+	github.com/arran4/golang-ical v0.3.4
 	github.com/expr-lang/expr v1.17.8
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/labstack/echo/v4 v4.16.0

@@ -207,6 +207,7 @@ func newWorkerCmd() *cobra.Command {
 				Campaigns: worker.Campaigns{Client: c},
 				Inbox:     worker.Inbox{Client: c, TaskQueue: cfg.TaskQueue},
 			}
+			acts.LinkBase = cfg.PublicURL
 			w := worker.New(c, cfg.TaskQueue, acts)
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)

@@ -36,6 +36,7 @@ const (
 	EnvSMTPUsername      = "CMO_SMTP_USERNAME"
 	EnvSMTPPassword      = "CMO_SMTP_PASSWORD"
 	EnvPagerDutyURL      = "CMO_PAGERDUTY_URL"
+	EnvPublicURL         = "CMO_PUBLIC_URL"
 )
 
 // Vars lists every environment variable the binary reads, with what it is for.
@@ -59,6 +60,7 @@ var Vars = map[string]string{
 	EnvSMTPUsername:      "mail server login (AUTH PLAIN, sent only over TLS or to localhost)",
 	EnvSMTPPassword:      "mail server password",
 	EnvPagerDutyURL:      "PagerDuty Events API v2 endpoint (default " + DefaultPagerDutyURL + ")",
+	EnvPublicURL:         "worker: the API's public base URL (https://cmo.example.com); links in campaign posts become tracked short links there (/l/CODE); unset, links go out as written",
 }
 
 // Defaults used when a variable is unset.
@@ -93,6 +95,9 @@ type Config struct {
 	SMTPUsername string
 	SMTPPassword string
 	PagerDutyURL string
+	// PublicURL is where people reach the API's tracked links; empty
+	// turns link tracking off.
+	PublicURL string
 }
 
 // FromEnv reads Config from the process environment.
@@ -125,6 +130,12 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		SMTPFrom:          get(EnvSMTPFrom, ""),
 		SMTPUsername:      get(EnvSMTPUsername, ""),
 		PagerDutyURL:      get(EnvPagerDutyURL, DefaultPagerDutyURL),
+		PublicURL:         strings.TrimRight(get(EnvPublicURL, ""), "/"),
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			return Config{}, fmt.Errorf("%s: %q is not an http(s) base URL like https://cmo.example.com", EnvPublicURL, c.PublicURL)
+		}
 	}
 	// A password is taken as given: spaces may be part of it.
 	if v, ok := lookup(EnvSMTPPassword); ok && strings.TrimSpace(v) != "" {

@@ -55,6 +55,7 @@ func TestFromLookupOverrides(t *testing.T) {
 		EnvLogLevel:          "debug",
 		EnvConnectTimeout:    "90s",
 		EnvMonitorInterval:   "2s",
+		EnvPublicURL:         "https://cmo.example.com/",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, Config{
@@ -71,6 +72,7 @@ func TestFromLookupOverrides(t *testing.T) {
 		PlatformTimeout:   30 * time.Second,
 		MonitorInterval:   2 * time.Second,
 		PagerDutyURL:      DefaultPagerDutyURL,
+		PublicURL:         "https://cmo.example.com",
 	}, c)
 
 	// The URL-safe alphabet, unpadded, is accepted too.
@@ -98,6 +100,7 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{"key not base64", map[string]string{EnvSecretKey: "not base64!"}, EnvSecretKey, "not base64"},
 		{"log level unknown", map[string]string{EnvLogLevel: "verbose"}, EnvLogLevel, `"verbose"`},
 		{"log level wrong case", map[string]string{EnvLogLevel: "INFO"}, EnvLogLevel, `"INFO"`},
+		{"public URL without scheme", map[string]string{EnvPublicURL: "cmo.example.com"}, EnvPublicURL, "base URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := FromLookup(lookupMap(tc.env))

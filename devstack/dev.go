@@ -232,6 +232,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Notifiers: notifiers, Log: o.Log,
 		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}, Campaigns: worker.Campaigns{Client: s.Client},
 		Inbox: worker.Inbox{Client: s.Client, TaskQueue: o.TaskQueue}}
+	// Links in campaign posts point at this API's /l/ redirector.
+	acts.LinkBase = s.APIURL
 	s.worker = worker.New(s.Client, o.TaskQueue, acts)
 	if err := s.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)

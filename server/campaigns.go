@@ -422,14 +422,3 @@ func (s *Server) approveCampaign(c echo.Context) error {
 	}
 	return s.workflowErr(err, id)
 }
-
-func (s *Server) getReport(c echo.Context) error {
-	id := c.Param("id")
-	raw, err := s.d.Store.Report(c.Request().Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("id", "campaign %q has no report yet", id)
-	} else if err != nil {
-		return err
-	}
-	return c.JSONBlob(http.StatusOK, raw)
-}

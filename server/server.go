@@ -113,6 +113,7 @@ func New(d Deps) *Server {
 	v1.PUT("/brands/:brand/listening", s.putListening)
 	v1.POST("/brands/:brand/sources", s.createMentionSource)
 	s.registerCrisisRoutes(v1)
+	s.registerKPIRoutes(e, v1)
 	s.registerInboxRoutes(v1)
 
 	sb := http.StripPrefix("/sandbox", sandbox.NewServer(d.Store.Sandbox(), "/sandbox", d.Now))
