@@ -116,3 +116,18 @@ func TestExcerptCutsOnARuneBoundary(t *testing.T) {
 	require.Equal(t, "a b c", Excerpt(" a\n b  c ", 10))
 	require.Equal(t, "àààà…", Excerpt("àààààààààà", 12))
 }
+
+// BenchmarkClassify is the cost the default rules add to ingesting one
+// mention of a brand whose inbox is on.
+func BenchmarkClassify(b *testing.B) {
+	cl, err := (&Config{Enabled: true}).Classifier([]string{"demo_care", "demo_news"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := []*listening.Mention{mention("Lovely coffee at demo", 300, listening.Positive), mention("Still waiting, awful", 300, listening.Negative),
+		mention("Do you open on Sunday?", 300, listening.Neutral), mention("thanks @demo_care", 300, listening.Positive)}
+	b.ResetTimer()
+	for i := range b.N {
+		cl.Classify(ms[i%len(ms)], t0)
+	}
+}

@@ -201,7 +201,7 @@ func (r *itemRun) run(ctx workflow.Context) (InboxItemState, error) {
 	// it has been quiet for the policy's period after the last reply.
 	for !r.closed {
 		seen := len(r.state.Replies)
-		quiet, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: pol.CloseAfter,
+		stirred, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: pol.CloseAfter,
 			TimerOptions: workflow.TimerOptions{Summary: "close when quiet for " + pol.CloseAfter.String()}},
 			func() bool { return r.closed || len(r.state.Replies) > seen || r.state.Draft != nil })
 		if err != nil {
@@ -215,7 +215,7 @@ func (r *itemRun) run(ctx workflow.Context) (InboxItemState, error) {
 			_ = workflow.Await(ctx, func() bool { return r.closed || (r.state.Draft == nil && !r.publishing) })
 			continue
 		}
-		if !quiet {
+		if !stirred { // quiet for the whole period
 			last := r.state.Replies[len(r.state.Replies)-1].At
 			r.close(ctx, "", fmt.Sprintf("no further message within %s of the last reply", pol.CloseAfter), last)
 		}
