@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -47,6 +48,11 @@ type MonitorInput struct {
 	MinGap        time.Duration `json:"min_gap,omitempty"`
 	EvidenceEvery time.Duration `json:"evidence_every,omitempty"`
 	MaxTicks      int           `json:"max_ticks,omitempty"`
+	// Simulate runs crises as child workflows, for backtests in a test
+	// environment where there is no server to signal-with-start; the
+	// monitor then stops at Until instead of continuing as new.
+	Simulate bool      `json:"simulate,omitempty"`
+	Until    time.Time `json:"until,omitzero"`
 	// State carries what the monitor knows across continue-as-new.
 	State MonitorState `json:"state"`
 }
@@ -112,7 +118,11 @@ func BrandMonitor(ctx workflow.Context, in MonitorInput) error {
 	}
 	for ticks := 0; ; ticks++ {
 		m.tick(ctx)
-		if ticks+1 >= in.MaxTicks || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if in.Simulate {
+			if !workflow.Now(ctx).Before(in.Until) {
+				return nil
+			}
+		} else if ticks+1 >= in.MaxTicks || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			break
 		}
 		if reload := m.wait(ctx, nudges, reloads); reload {
@@ -230,6 +240,10 @@ func (m *monitor) tick(ctx workflow.Context) {
 }
 
 func (m *monitor) open(ctx workflow.Context, p *playbooks.Plan, w listening.ScopedWindow, at time.Time) {
+	if m.in.Simulate {
+		m.openChild(ctx, p, w, at)
+		return
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second, ScheduleToCloseTimeout: 2 * time.Minute,
 		Summary: fmt.Sprintf("%s on %s: %d mentions, %.0f%% negative", p.Name, w.Scope, w.Window.Mentions, 100*w.Window.NegativeRatio),
@@ -247,4 +261,33 @@ func (m *monitor) open(ctx workflow.Context, p *playbooks.Plan, w listening.Scop
 	}
 	m.state.Open[p.Name] = &OpenCrisis{CrisisID: res.CrisisID, WorkflowID: res.WorkflowID, Scope: res.Scope,
 		Length: p.Window.D(), OpenedAt: res.OpenedAt, LastEvidence: at}
+}
+
+// openChild is signal-with-start for backtests: the open crisis gets the
+// window as a signal, or a new crisis starts as a child workflow that
+// outlives nothing but the simulation.
+func (m *monitor) openChild(ctx workflow.Context, p *playbooks.Plan, w listening.ScopedWindow, at time.Time) {
+	wid := activities.CrisisWorkflowID(m.in.Brand, p.Name)
+	if open := m.state.Open[p.Name]; open != nil {
+		if workflow.SignalExternalWorkflow(ctx, wid, "", SignalWindow, w.Window).Get(ctx, nil) == nil {
+			open.LastEvidence = at
+			return
+		}
+		delete(m.state.Open, p.Name)
+	}
+	targets := map[string][]playbooks.Target{}
+	if p.Statement != nil {
+		for _, ref := range p.Statement.Channels {
+			targets[ref] = []playbooks.Target{{ID: "simulated:" + ref, Name: ref, Platform: ref}}
+		}
+	}
+	id := activities.CrisisID(m.in.Brand, p.Name, at)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: wid, ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON})
+	f := workflow.ExecuteChildWorkflow(cctx, CrisisWorkflow, CrisisInput{CrisisID: id, Brand: m.in.Brand, Plan: p, Scope: w.Scope, Window: w.Window, Targets: targets})
+	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		m.state.LastError = fmt.Sprintf("open %s: %v", p.Name, err)
+		return
+	}
+	m.state.Detections++
+	m.state.Open[p.Name] = &OpenCrisis{CrisisID: id, WorkflowID: wid, Scope: w.Scope, Length: p.Window.D(), OpenedAt: at, LastEvidence: at}
 }
