@@ -61,7 +61,7 @@ cluster and PostgreSQL; every setting comes from the environment:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newDevCmd(), newServerCmd(), newWorkerCmd(), newMigrateCmd(), newPlaybookCmd(), newMentionsCmd(), newInboxCmd())
+	root.AddCommand(newDevCmd(), newServerCmd(), newWorkerCmd(), newMigrateCmd(), newPlaybookCmd(), newMentionsCmd(), newInboxCmd(), newSimulateCmd())
 	return root
 }
 
