@@ -270,3 +270,44 @@ func TestIngestAnswers503WhileTheDatabaseIsDown(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Equal(t, acked, stored, "every acknowledged mention is stored, nothing else")
 }
+
+func TestSimulationsAPI(t *testing.T) {
+	s := testStore(t)
+	ts := newAPI(t, s)
+	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	var ms []map[string]any
+	for i := range 40 {
+		ms = append(ms, map[string]any{"source": "x", "external_id": strconv.Itoa(i), "text": "awful, still waiting for my refund",
+			"created_at": start.Add(time.Duration(i) * time.Second).Format(time.RFC3339)})
+	}
+	body := func(v map[string]any) []byte {
+		raw, err := json.Marshal(v)
+		require.NoError(t, err)
+		return raw
+	}
+	a := send(t, "POST", ts.URL+"/v1/simulations", "application/json",
+		body(map[string]any{"playbook": "negative-spike", "mentions": ms, "ack_after": "5m", "tail": "7h"}), nil)
+	require.Equal(t, http.StatusOK, a.status, a.body)
+	res := a.body["results"].([]any)[0].(map[string]any)
+	crises := res["crises"].([]any)
+	require.Len(t, crises, 1)
+	c := crises[0].(map[string]any)
+	require.Len(t, c["pages"], 1)
+	require.NotNil(t, c["resolved_at"])
+
+	for _, tc := range []struct {
+		req   map[string]any
+		field string
+	}{
+		{map[string]any{"mentions": ms}, "playbook"},
+		{map[string]any{"playbook": "first-campaign", "mentions": ms}, "playbook"},
+		{map[string]any{"playbook": "negative-spike"}, "mentions"},
+		{map[string]any{"playbook": "negative-spike", "mentions": ms, "ack_after": "soon"}, "ack_after"},
+		{map[string]any{"playbook": "negative-spike", "mentions": []any{map[string]any{"source": "x", "created_at": "2026-11-02T10:00:00Z"}}}, "mentions[0].external_id"},
+		{map[string]any{"yaml": "kind: Crisis\n", "mentions": ms}, "playbook_yaml"},
+	} {
+		a := send(t, "POST", ts.URL+"/v1/simulations", "application/json", body(tc.req), nil)
+		require.Equal(t, http.StatusUnprocessableEntity, a.status, a.body)
+		require.Equal(t, tc.field, a.body["field"], a.body)
+	}
+}

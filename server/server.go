@@ -21,7 +21,6 @@ import (
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/platforms/sandbox"
 	"github.com/cmo-dev/cmo/playbooks"
-	"github.com/cmo-dev/cmo/sentiment"
 	"github.com/cmo-dev/cmo/store"
 )
 
@@ -65,11 +64,7 @@ func New(d Deps) *Server {
 		d.Log = slog.Default()
 	}
 	if d.Sentiment == nil {
-		lex := sentiment.New()
-		d.Sentiment = func(text, lang string) (float64, string, string) {
-			r := lex.Score(text, lang)
-			return r.Score, r.Label, r.Lang
-		}
+		d.Sentiment = listening.Lexicon()
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -113,6 +108,7 @@ func New(d Deps) *Server {
 	v1.PUT("/brands/:brand/listening", s.putListening)
 	v1.POST("/brands/:brand/sources", s.createMentionSource)
 	s.registerCrisisRoutes(v1)
+	v1.POST("/simulations", s.postSimulation)
 	s.registerKPIRoutes(e, v1)
 	s.registerInboxRoutes(v1)
 
