@@ -33,6 +33,13 @@ import (
 // (CMO_RECORD_HISTORIES=inbox-v1 go test ./e2e -run TestInboxEndToEnd): an
 // urgent complaint assigned, answered and closed, and the brand's inbox
 // that started it.
+//
+// campaign-v4-* come from the report end-to-end test
+// (CMO_RECORD_HISTORIES=campaign-v4 go test ./e2e -run TestReportEqualsTheSandboxAndTheClicks):
+// a campaign under the kpi-tracking version, which starts its metrics
+// collector, puts its posts on the calendar, records a cost step, waits
+// for clicks, reports and branches on a missed goal, and that collector
+// measuring on after the campaign ended.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
@@ -41,6 +48,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(Campaign, workflow.RegisterOptions{Name: CampaignWorkflow})
+			r.RegisterWorkflowWithOptions(CampaignMetrics, workflow.RegisterOptions{Name: MetricsWorkflow})
 			r.RegisterWorkflowWithOptions(Crisis, workflow.RegisterOptions{Name: CrisisWorkflow})
 			r.RegisterWorkflowWithOptions(BrandMonitor, workflow.RegisterOptions{Name: MonitorWorkflow})
 			r.RegisterWorkflowWithOptions(InboxItem, workflow.RegisterOptions{Name: InboxItemWorkflow})

@@ -6,15 +6,15 @@ import (
 )
 
 // Engagement models how a post's numbers grow after it goes out, the way
-// they do on a real network: most people who will ever see a post see it
-// in its first hour, a long tail over the next day or two, and nothing
-// much after a week. The audience arrives in ten-minute buckets whose
-// sizes follow that decay, each bucket jittered by ±50% so that curves
-// are bumpy; likes, reposts, replies and clicks are drawn from each
-// bucket's viewers at rates of the post's own. Everything is derived
-// from the post id, so a post's numbers at a given age are repeatable
-// (the API can show them "as at" any moment), never shrink, and differ
-// between posts.
+// they do on a real network: the followers online when it is posted see
+// it within a minute or two, most who will ever see it do so in its first
+// hour, a long tail over the next day or two, and nothing much happens
+// after a week. The audience arrives in ten-minute buckets whose sizes
+// follow that decay, each bucket jittered by ±50% so that curves are
+// bumpy; likes, reposts, replies and clicks are drawn from each bucket's
+// viewers at rates of the post's own. Everything is derived from the post
+// id, so a post's numbers at a given age are repeatable (the API can show
+// them "as at" any moment), never shrink, and differ between posts.
 func Engagement(postID int64, followers int, age time.Duration) Counts {
 	m := model(postID, followers, age)
 	return Counts{
@@ -48,20 +48,23 @@ type Counts struct {
 const (
 	bucket  = 10 * time.Minute
 	buckets = 7 * 24 * 6 // a week: the curve is flat long before
-	// Most viewers come with a half-hour time constant, a fifth of them
-	// over a long tail of half a day.
-	fastShare = 0.8
-	fastTau   = 30 * time.Minute
-	slowTau   = 12 * time.Hour
 )
 
-// arrived[k] is the share of a post's eventual audience that has seen it
-// after k buckets.
+// seen is the share of a post's eventual audience that has seen it at
+// age t: 15% at once (followers online, minute time constant), 65% over
+// the first hours (half-hour constant), the rest over half a day.
+func seen(t time.Duration) float64 {
+	x := float64(t)
+	return 0.15*(1-math.Exp(-x/float64(time.Minute))) +
+		0.65*(1-math.Exp(-x/float64(30*time.Minute))) +
+		0.20*(1-math.Exp(-x/float64(12*time.Hour)))
+}
+
+// arrived[k] is seen after k buckets, computed once.
 var arrived = func() [buckets + 1]float64 {
 	var a [buckets + 1]float64
 	for k := range a {
-		t := float64(time.Duration(k) * bucket)
-		a[k] = fastShare*(1-math.Exp(-t/float64(fastTau))) + (1-fastShare)*(1-math.Exp(-t/float64(slowTau)))
+		a[k] = seen(time.Duration(k) * bucket)
 	}
 	return a
 }()
@@ -83,8 +86,8 @@ func model(postID int64, followers int, age time.Duration) sums {
 	clickRate := 0.005 + 0.015*u(4)
 	out := sums{unique: 0.7 + 0.2*u(5), follow: -0.001 + 0.005*u(6)}
 
-	add := func(k int, frac float64) {
-		viewers := audience * (arrived[k+1] - arrived[k]) * frac * jitter(postID, k, 0)
+	add := func(k int, share float64) {
+		viewers := audience * share * jitter(postID, k, 0)
 		out.impressions += viewers
 		out.likes += viewers * likeRate * jitter(postID, k, 1)
 		out.reposts += viewers * repostRate * jitter(postID, k, 2)
@@ -93,11 +96,11 @@ func model(postID int64, followers int, age time.Duration) sums {
 	}
 	full := int(age / bucket)
 	for k := 0; k < min(full, buckets); k++ {
-		add(k, 1)
+		add(k, arrived[k+1]-arrived[k])
 	}
 	if full < buckets {
-		// The bucket under way, in proportion to how far into it we are.
-		add(full, float64(age-time.Duration(full)*bucket)/float64(bucket))
+		// The bucket under way, as far as the curve has come in it.
+		add(full, seen(age)-arrived[full])
 	}
 	return out
 }
