@@ -464,13 +464,13 @@ func (s *Server) inboxUpdate(name string, req func() any, check func(any) error)
 }
 
 func (s *Server) sendInboxUpdate(c echo.Context, it store.InboxItem, name string, body any) error {
-	if s.d.Temporal == nil {
-		return unavailable("this API has no Temporal client to send decisions with")
-	}
 	if it.StartedAt == nil {
 		p := conflict("id", "inbox item %s is being opened; try again in a moment", it.ID)
 		p.RetryAfter = 1
 		return p
+	}
+	if s.d.Temporal == nil {
+		return unavailable("this API has no Temporal client to send decisions with")
 	}
 	ctx := c.Request().Context()
 	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
