@@ -45,16 +45,19 @@ func (c Chart) SVG(mark time.Time) string {
 		// One moment only: centre it in an hour's span.
 		t0, t1 = t0.Add(-30*time.Minute), t1.Add(30*time.Minute)
 	}
-	top := niceCeil(vmax)
+	bottom, top := 0.0, niceCeil(vmax)
+	if c.Tight {
+		bottom, top = tightRange(c.min(), vmax)
+	}
 	plotW, plotH := float64(chartW-chartLeft-chartRight), float64(chartH-chartTop-chartBottom)
 	x := func(t time.Time) float64 {
 		return float64(chartLeft) + plotW*float64(t.Sub(t0))/float64(t1.Sub(t0))
 	}
-	y := func(v float64) float64 { return float64(chartTop) + plotH*(1-v/top) }
+	y := func(v float64) float64 { return float64(chartTop) + plotH*(1-(v-bottom)/(top-bottom)) }
 
 	// Value axis and grid.
 	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
+		v := bottom + (top-bottom)*float64(i)/4
 		yy := y(v)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e7eb"/>`, chartLeft, yy, chartW-chartRight, yy)
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="11" fill="#444" text-anchor="end">%s</text>`, chartLeft-6, yy+4, esc(FormatNumber(v)))
@@ -128,6 +131,28 @@ func (c Chart) bounds() (t0, t1 time.Time, vmax float64, n int) {
 		}
 	}
 	return t0, t1, vmax, n
+}
+
+// min is the smallest value over every series.
+func (c Chart) min() float64 {
+	m := math.Inf(1)
+	for _, s := range c.Series {
+		for _, p := range s.Points {
+			m = math.Min(m, p.Value)
+		}
+	}
+	return m
+}
+
+// tightRange is a value axis of four round steps that holds lo to hi.
+func tightRange(lo, hi float64) (float64, float64) {
+	step := niceCeil(math.Max((hi-lo)/4, 1))
+	bottom := math.Floor(lo/step) * step
+	for bottom+4*step < hi {
+		step = niceCeil(step * 1.01)
+		bottom = math.Floor(lo/step) * step
+	}
+	return bottom, bottom + 4*step
 }
 
 // niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, so that

@@ -114,6 +114,18 @@ func TestFormatNumber(t *testing.T) {
 	}
 }
 
+func TestTightAxisHoldsTheValues(t *testing.T) {
+	for _, c := range [][2]float64{{7000, 7080}, {5150, 5150}, {1990, 2010}, {0.5, 3}, {12, 9999}} {
+		lo, hi := tightRange(c[0], c[1])
+		require.LessOrEqual(t, lo, c[0], "%v", c)
+		require.GreaterOrEqual(t, hi, c[1], "%v", c)
+		require.Less(t, hi-lo, 4*(c[1]-c[0])+8, "%v: tight, not from zero (%v to %v)", c, lo, hi)
+	}
+	svg := Chart{Title: "Followers", Tight: true, Series: []Series{{Name: "followers", Points: []Point{{t0, 7000}, {t0.Add(time.Hour), 7060}}}}}.SVG(time.Time{})
+	require.NotContains(t, svg, ">0</text>", "the axis does not start at zero")
+	require.Contains(t, svg, ">7,000</text>")
+}
+
 func TestNiceCeil(t *testing.T) {
 	for v, want := range map[float64]float64{0: 1, 1: 1, 3: 5, 7: 10, 11: 20, 23: 25, 240: 250, 0.034: 0.05, 5150: 10000} {
 		require.Equal(t, want, niceCeil(v), "%v", v)

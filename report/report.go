@@ -61,6 +61,10 @@ type Series struct {
 type Chart struct {
 	Title  string   `json:"title"`
 	Series []Series `json:"series"`
+	// Tight fits the value axis to the values instead of starting it at
+	// zero: a few dozen followers won or lost show on an audience of
+	// thousands.
+	Tight bool `json:"tight,omitempty"`
 }
 
 // Met counts the goals met.

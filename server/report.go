@@ -134,6 +134,6 @@ func (s *Server) charts(ctx context.Context, id string) ([]report.Chart, error) 
 		{Title: "Impressions, reach and engagements", Series: []report.Series{impressions, reach, engagements}},
 		{Title: "Engagement rate", Series: []report.Series{rate}},
 		{Title: "Link clicks", Series: []report.Series{linkClicks}},
-		{Title: "Followers", Series: []report.Series{fol}},
+		{Title: "Followers", Series: []report.Series{fol}, Tight: true},
 	}, nil
 }
