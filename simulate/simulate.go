@@ -132,6 +132,9 @@ func Run(ctx context.Context, plan *playbooks.Plan, ms []listening.Mention, o Op
 	r.env = env
 	env.SetStartTime(from)
 	env.SetTestTimeout(time.Hour)
+	// Crises still open when the stream and its tail end are reported as
+	// they stand; the simulation does not wait for them.
+	env.SetDetachedChildWait(false)
 	env.RegisterWorkflowWithOptions(workflows.BrandMonitor, workflow.RegisterOptions{Name: workflows.MonitorWorkflow})
 	env.RegisterWorkflowWithOptions(workflows.Crisis, workflow.RegisterOptions{Name: workflows.CrisisWorkflow})
 	env.RegisterActivity(&activities.Activities{})
@@ -253,16 +256,15 @@ func (r *run) mock() {
 }
 
 // nudges tells the monitor about new mentions when they arrive, as the
-// API does, at most once a second: the simulated monitor ticks when the
-// live one would. Each nudge schedules the next, because the test
-// environment takes only so many callbacks ahead of time.
+// API does: at once, or, within a second of the previous nudge, once that
+// second is over (NudgeTimes). Each nudge schedules the next, because the
+// test environment takes only so many callbacks ahead of time.
 func (r *run) nudges() {
-	var at []time.Time
-	for _, m := range r.ms {
-		if len(at) == 0 || m.CreatedAt.Sub(at[len(at)-1]) >= time.Second {
-			at = append(at, m.CreatedAt)
-		}
+	arrivals := make([]time.Time, len(r.ms))
+	for i, m := range r.ms {
+		arrivals[i] = m.CreatedAt
 	}
+	at := NudgeTimes(arrivals, NudgeGap)
 	var next func(i int)
 	next = func(i int) {
 		if i >= len(at) {
@@ -274,6 +276,34 @@ func (r *run) nudges() {
 		}, at[i].Sub(r.env.Now()))
 	}
 	next(0)
+}
+
+// NudgeGap is the API's spacing of the nudges it sends a brand monitor.
+const NudgeGap = time.Second
+
+// NudgeTimes is when the API nudges a monitor for mentions arriving at
+// the given (sorted) instants: the first of a quiet spell at once, the
+// ones that follow within gap together, when the gap is over.
+func NudgeTimes(arrivals []time.Time, gap time.Duration) []time.Time {
+	var out []time.Time
+	var last time.Time
+	queued := false
+	for _, t := range arrivals {
+		if queued && !t.Before(last) {
+			queued = false // the trailing nudge went out before t
+		}
+		switch {
+		case queued:
+		case last.IsZero() || t.Sub(last) >= gap:
+			last = t
+			out = append(out, t)
+		default:
+			last = last.Add(gap)
+			out = append(out, last)
+			queued = true
+		}
+	}
+	return out
 }
 
 func (r *run) opened(wid string, in workflows.CrisisInput) {

@@ -92,3 +92,17 @@ func BenchmarkWeek(b *testing.B) {
 		b.ReportMetric(float64(res.Ticks), "ticks")
 	}
 }
+
+func TestNudgeTimesMirrorTheAPI(t *testing.T) {
+	t0 := start
+	at := func(ms ...int) []time.Time {
+		var out []time.Time
+		for _, m := range ms {
+			out = append(out, t0.Add(time.Duration(m)*time.Millisecond))
+		}
+		return out
+	}
+	require.Equal(t, at(0, 1000, 3000, 4000), NudgeTimes(at(0, 200, 400, 3000, 3100, 3900), time.Second),
+		"a burst is nudged at its start and once more when the gap is over")
+	require.Equal(t, at(0, 1500), NudgeTimes(at(0, 1500), time.Second))
+}
