@@ -135,17 +135,24 @@ type CrisisView struct {
 	Links          map[string]string `json:"links"`
 }
 
-func (s *Server) getCrisis(c echo.Context) error {
+// loadCrisis finds a crisis, its state (a query, replayed from the
+// history) and its execution status.
+func (s *Server) loadCrisis(c echo.Context) (store.Crisis, workflows.CrisisState, CrisisSummary, error) {
 	r, err := s.crisis(c)
 	if err != nil {
-		return err
+		return r, workflows.CrisisState{}, CrisisSummary{}, err
 	}
 	ctx := c.Request().Context()
 	st, err := s.crisisState(ctx, r)
 	if err != nil {
-		return err
+		return r, st, CrisisSummary{}, err
 	}
 	sum, err := s.crisisSummary(ctx, r)
+	return r, st, sum, err
+}
+
+func (s *Server) getCrisis(c echo.Context) error {
+	r, st, sum, err := s.loadCrisis(c)
 	if err != nil {
 		return err
 	}
@@ -284,19 +291,11 @@ func (s *Server) crisisErr(err error, id string) error {
 // getCrisisTimeline answers the post-mortem: JSON by default, Markdown
 // with ?format=markdown or Accept: text/markdown.
 func (s *Server) getCrisisTimeline(c echo.Context) error {
-	r, err := s.crisis(c)
+	r, st, sum, err := s.loadCrisis(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	st, err := s.crisisState(ctx, r)
-	if err != nil {
-		return err
-	}
-	sum, err := s.crisisSummary(ctx, r)
-	if err != nil {
-		return err
-	}
 	deliveries, err := s.d.Store.CrisisDeliveries(ctx, r.ID)
 	if err != nil {
 		return s.storeError(err)
