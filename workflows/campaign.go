@@ -259,9 +259,13 @@ type campaignRun struct {
 var errStop = errors.New("campaign stopped")
 
 func (r *campaignRun) run(ctx workflow.Context) (CampaignResult, error) {
-	if workflow.GetVersion(ctx, changeKPITracking, workflow.DefaultVersion, 1) >= 1 {
+	// Version 2 starts the collector only for playbooks that publish:
+	// one with nothing to measure need not leave a workflow behind.
+	if v := workflow.GetVersion(ctx, changeKPITracking, workflow.DefaultVersion, 2); v >= 1 {
 		r.tracking = true
-		r.startCollector(ctx)
+		if v == 1 || publishes(r.in.Plan) {
+			r.startCollector(ctx)
+		}
 	}
 	err := r.runSteps(ctx, r.in.Plan.Steps)
 	r.state.CurrentStep = ""

@@ -269,3 +269,14 @@ func (r *campaignRun) cost(ctx workflow.Context, s *playbooks.Step) error {
 	r.stepState(s.ID).Detail = detail + " spent"
 	return nil
 }
+
+// publishes reports whether a plan has a publish step anywhere.
+func publishes(p *playbooks.Plan) bool {
+	found := false
+	p.Walk(func(s *playbooks.Step) {
+		if s.Publish != nil {
+			found = true
+		}
+	})
+	return found
+}

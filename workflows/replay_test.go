@@ -24,6 +24,9 @@ import (
 // out on time (dropped). They were recorded the same way on the embedded
 // stack, with the freeze set and lifted through the ApplyFreeze activity.
 //
+// campaign-v5-* start the metrics collector only for playbooks that
+// publish (kpi-tracking version 2).
+//
 // crisis-v1-* come from the crisis end-to-end test
 // (CMO_RECORD_HISTORIES=crisis-v1 go test ./e2e -run TestCrisisEndToEnd):
 // a crisis from detection to resolution, the campaign it froze, and the
