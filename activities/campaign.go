@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -75,6 +76,13 @@ func (a *Activities) BuildReport(ctx context.Context, in ReportInput) (Report, e
 	rep := Report{CampaignID: in.CampaignID, Brand: in.Brand, Playbook: in.Playbook, Title: in.Title,
 		GeneratedAt: m.At, Posts: m.Posts, KPI: k, Channels: m.Channels, Referrers: m.Referrers, Currency: m.Currency,
 		Impressions: k.Impressions, Engagements: k.Engagements, EngagementRate: k.EngagementRate}
+	// Customer care over the campaign so far: its brand's inbox items.
+	from := m.At.Add(-time.Duration(in.Env.Elapsed * float64(time.Hour)))
+	if care, err := a.Store.CareKPIs(ctx, in.Brand, from, m.At.Add(time.Second), m.At); err != nil {
+		return Report{}, err
+	} else if care.Total.Items > 0 {
+		rep.Care = &care
+	}
 	if len(in.Goals) > 0 {
 		rep.Goals = map[string]bool{}
 		names := make([]string, 0, len(in.Goals))

@@ -3,6 +3,7 @@ package report
 import (
 	_ "embed"
 	"fmt"
+	"github.com/cmo-dev/cmo/store"
 	"html/template"
 	"io"
 	"strconv"
@@ -143,6 +144,16 @@ func Markdown(w io.Writer, r Report, charts []Chart) error {
 		}
 		b.WriteString("\n")
 	}
+	if c := r.Care; c != nil && c.Total.Items > 0 {
+		b.WriteString("\n## Customer care\n\n| channel | items | answered | first response (median) | resolved | overdue now |\n| --- | --- | --- | --- | --- | --- |\n")
+		for _, st := range append([]store.CareStats{c.Total}, c.Channels...) {
+			name := st.Channel
+			if name == "" {
+				name = "all"
+			}
+			fmt.Fprintf(&b, "| %s | %d | %d | %s | %d | %d |\n", mdCell(name), st.Items, st.Responded, Seconds(st.FirstResponseP50), st.Resolved, st.Overdue)
+		}
+	}
 	if len(r.Referrers) > 0 {
 		b.WriteString("## Where link clicks came from\n\n| referrer | clicks |\n| --- | ---: |\n")
 		for _, x := range r.Referrers {
@@ -158,9 +169,10 @@ func Markdown(w io.Writer, r Report, charts []Chart) error {
 var htmlSource string
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"n":      thousands,
-	"signed": signed,
-	"utc":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"n":       thousands,
+	"signed":  signed,
+	"seconds": Seconds,
+	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 }).Parse(htmlSource))
 
 // HTML writes the report as one self-contained page: styles inline,
@@ -223,4 +235,13 @@ func mdLink(u string) string {
 		return mdCell(u)
 	}
 	return "<" + strings.NewReplacer("<", "%3C", ">", "%3E", " ", "%20", "|", "%7C").Replace(u) + ">"
+}
+
+// Seconds writes a duration given in seconds for people, "n/a" when there
+// is none.
+func Seconds(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return (time.Duration(*v) * time.Second).Round(time.Second).String()
 }

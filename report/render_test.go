@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cmo-dev/cmo/platforms"
+	"github.com/cmo-dev/cmo/store"
 )
 
 var t0 = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
@@ -130,4 +131,18 @@ func TestNiceCeil(t *testing.T) {
 	for v, want := range map[float64]float64{0: 1, 1: 1, 3: 5, 7: 10, 11: 20, 23: 25, 240: 250, 0.034: 0.05, 5150: 10000} {
 		require.Equal(t, want, niceCeil(v), "%v", v)
 	}
+}
+
+func TestCustomerCareSection(t *testing.T) {
+	r, charts := sampleReport()
+	frt, p50 := 600.0, 540.0
+	r.Care = &store.CareKPIs{Total: store.CareStats{Items: 3, Responded: 2, FirstResponseAvg: &frt, FirstResponseP50: &p50, Resolved: 1, Overdue: 1},
+		Channels: []store.CareStats{{Channel: "sandbox", Items: 3, Responded: 2, FirstResponseP50: &p50, Resolved: 1, Overdue: 1}}}
+	var md, page strings.Builder
+	require.NoError(t, Markdown(&md, r, charts))
+	require.Contains(t, md.String(), "## Customer care")
+	require.Contains(t, md.String(), "| all | 3 | 2 | 9m0s | 1 | 1 |")
+	require.NoError(t, HTML(&page, r, charts))
+	require.Contains(t, page.String(), "<h2>Customer care</h2>")
+	require.Contains(t, page.String(), "<td class=\"num\">9m0s</td>")
 }

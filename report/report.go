@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cmo-dev/cmo/rules"
+	"github.com/cmo-dev/cmo/store"
 )
 
 // Report is a campaign's results at a moment, as the report step stores
@@ -29,6 +30,9 @@ type Report struct {
 	Referrers []Referrer `json:"referrers,omitempty"`
 	// Currency is the currency of cost and revenue, when one was given.
 	Currency string `json:"currency,omitempty"`
+	// Care is the brand's customer care over the campaign: the inbox
+	// items its mentions opened and how fast they were answered.
+	Care *store.CareKPIs `json:"care,omitempty"`
 }
 
 // GoalResult is one goal of the playbook and whether it was met.
