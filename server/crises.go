@@ -177,11 +177,8 @@ func (s *Server) crisisUpdate(name string, req func() any, check func(any) error
 		if err != nil {
 			return err
 		}
-		body := req()
-		if err := decodeJSON(c, body); err != nil {
-			return err
-		}
-		if err := check(body); err != nil {
+		body, err := decodeDecision(c, req, check)
+		if err != nil {
 			return err
 		}
 		ctx := c.Request().Context()

@@ -452,11 +452,8 @@ func (s *Server) inboxUpdate(name string, req func() any, check func(any) error)
 		if err != nil {
 			return err
 		}
-		body := req()
-		if err := decodeJSON(c, body); err != nil {
-			return err
-		}
-		if err := check(body); err != nil {
+		body, err := decodeDecision(c, req, check)
+		if err != nil {
 			return err
 		}
 		return s.sendInboxUpdate(c, it, name, body)

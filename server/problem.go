@@ -166,3 +166,16 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 	}
 }
+
+// decodeDecision reads a decision's body into a fresh req() and checks it,
+// for the handlers that pass decisions on to workflow updates.
+func decodeDecision(c echo.Context, req func() any, check func(any) error) (any, error) {
+	body := req()
+	if err := decodeJSON(c, body); err != nil {
+		return nil, err
+	}
+	if err := check(body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
