@@ -21,6 +21,7 @@ import (
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/store"
+	"github.com/cmo-dev/cmo/telemetry"
 )
 
 // Activities holds the dependencies of every activity. The worker registers
@@ -50,6 +51,9 @@ type Activities struct {
 	// LinkBase is the public base URL at which the API serves tracked
 	// links (GET /l/{code}); empty leaves links in posts as written.
 	LinkBase string
+	// Metrics counts posts published and refused, and how fast crises
+	// are detected; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 func (a *Activities) now() time.Time {
@@ -154,6 +158,7 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 	}
 	if msg := overLimit(ch, in); msg != "" {
 		_ = a.Store.LedgerFailure(ctx, in.Key(), msg, true)
+		a.Metrics.PostFailed(ch.Platform, platforms.Permanent.String())
 		return PublishResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypePermanent, nil)
 	}
 	release, err := a.lease(ctx, in.Key(), ch.ID)
@@ -176,6 +181,8 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 			if err := a.Store.LedgerPublished(ctx, in.Key(), found.ID, found.URL, found.At); err != nil {
 				return PublishResult{}, err
 			}
+			// The attempt that posted it never got this far.
+			a.Metrics.PostPublished(ch.Platform)
 			return PublishResult{ChannelID: in.ChannelID, PostID: found.ID, URL: found.URL, PublishedAt: found.At, Recovered: true}, nil
 		}
 	}
@@ -186,9 +193,11 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishResul
 		return PublishResult{}, a.classify(ctx, in.Key(), ch, err)
 	}
 	if err := a.Store.LedgerPublished(ctx, in.Key(), pub.ID, pub.URL, pub.At); err != nil {
-		// The post is live but unrecorded; the retry finds it by reading back.
+		// The post is live but unrecorded; the retry finds it by reading
+		// back, and counts it then.
 		return PublishResult{}, err
 	}
+	a.Metrics.PostPublished(ch.Platform)
 	a.logger().Info("published", "key", in.Key(), "channel", ch.Name, "post", pub.ID)
 	return PublishResult{ChannelID: in.ChannelID, PostID: pub.ID, URL: pub.URL, PublishedAt: pub.At}, nil
 }
@@ -216,6 +225,7 @@ func (a *Activities) findPosted(ctx context.Context, conn platforms.Connector, a
 // the platform's reset time for rate limits, back-off otherwise.
 func (a *Activities) classify(ctx context.Context, key string, ch store.Channel, err error) error {
 	kind := platforms.KindOf(err)
+	a.Metrics.PostFailed(ch.Platform, kind.String())
 	if kind == platforms.Auth {
 		a.needsReconnect(ctx, ch, err)
 	}

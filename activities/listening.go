@@ -160,12 +160,20 @@ func (a *Activities) OpenCrisis(ctx context.Context, in OpenCrisisInput) (OpenCr
 	if err != nil {
 		return OpenCrisisResult{}, fmt.Errorf("signal-with-start %s: %w", start.WorkflowID, err)
 	}
+	startedAt := a.now()
 	c, err := a.Store.RecordCrisis(ctx, store.Crisis{ID: start.CrisisID, Brand: in.Brand, Playbook: in.Plan.Name, Scope: in.Scope,
 		WorkflowID: start.WorkflowID, RunID: runID, OpenedAt: in.At})
 	if err != nil {
 		return OpenCrisisResult{}, err
 	}
 	if c.ID == start.CrisisID {
+		// Detection latency runs from the newest mention of the window
+		// that held the rule, the moment the evidence was complete. A
+		// retry of this activity after this point observes it again;
+		// retries here are rare and the histogram is for trends.
+		if !in.Window.LastMentionAt.IsZero() {
+			a.Metrics.CrisisDetected(startedAt.Sub(in.Window.LastMentionAt))
+		}
 		a.logger().Info("crisis opened", "crisis", c.ID, "brand", in.Brand, "playbook", in.Plan.Name, "scope", in.Scope,
 			"mentions", in.Window.Mentions, "negative_ratio", in.Window.NegativeRatio, "volume_z", in.Window.VolumeZ)
 	}

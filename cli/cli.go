@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -71,14 +70,9 @@ func envHelp() string {
 		config.EnvDatabaseURL, config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTaskQueue,
 		config.EnvHTTPAddr, config.EnvSecretKey, config.EnvSandboxURL, config.EnvDataDir, config.EnvLogLevel, config.EnvConnectTimeout, config.EnvPlaybooksDir, config.EnvPlatformTimeout, config.EnvMonitorInterval, config.EnvAPIURL,
 		config.EnvSMTPAddr, config.EnvSMTPFrom, config.EnvSMTPUsername, config.EnvSMTPPassword, config.EnvPagerDutyURL,
+		config.EnvLogFormat, config.EnvMetricsAddr,
 	} {
 		s += fmt.Sprintf("  %-20s %s\n", name, config.Vars[name])
 	}
 	return s
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cmo-dev/cmo/contentcheck"
 	"github.com/cmo-dev/cmo/devstack"
 	"github.com/cmo-dev/cmo/playbooks"
+	"github.com/cmo-dev/cmo/telemetry"
 	"github.com/cmo-dev/cmo/workflows"
 )
 
@@ -23,6 +24,7 @@ func newDevCmd() *cobra.Command {
 		temporalPort int
 		uiPort       int
 		logLevel     string
+		logFormat    string
 		playbooksDir string
 	)
 	cmd := &cobra.Command{
@@ -45,7 +47,10 @@ running resume. Ctrl-C stops everything.`,
 			if !cmd.Flags().Changed("log-level") && cfg.LogLevel != "" {
 				logLevel = cfg.LogLevel
 			}
-			log := newLogger(cmd.ErrOrStderr(), logLevel)
+			if !cmd.Flags().Changed("log-format") {
+				logFormat = cfg.LogFormat
+			}
+			log := logger(cmd.ErrOrStderr(), logLevel, logFormat)
 			if !cmd.Flags().Changed("playbooks") {
 				playbooksDir = cfg.PlaybooksDir
 			}
@@ -56,7 +61,7 @@ running resume. Ctrl-C stops everything.`,
 			start := time.Now()
 			fmt.Fprintf(cmd.ErrOrStderr(), "cmo dev: starting in %s …\n", dataDir)
 			stack, err := devstack.Start(cmd.Context(), devstack.Options{
-				DataDir: dataDir, DatabaseURL: cfg.DatabaseURL, HTTPAddr: httpAddr,
+				DataDir: dataDir, DatabaseURL: cfg.DatabaseURL, HTTPAddr: httpAddr, Metrics: telemetry.New(telemetry.NewRegistry()),
 				TemporalPort: temporalPort, UIPort: uiPort, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log, Playbooks: lib,
 				Checker: activities.Gate{C: contentcheck.New("")}, Monitor: workflows.MonitorInput{Interval: cfg.MonitorInterval},
@@ -73,6 +78,7 @@ running resume. Ctrl-C stops everything.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "cmo dev is ready (%.1fs)\n", time.Since(start).Seconds())
 			fmt.Fprintf(out, "  API           %s\n", stack.APIURL)
+			fmt.Fprintf(out, "  Metrics       %s/metrics (Prometheus)\n", stack.APIURL)
 			if u := stack.Temporal.UIURL(); u != "" {
 				fmt.Fprintf(out, "  Temporal UI   %s\n", u)
 			}
@@ -94,6 +100,7 @@ running resume. Ctrl-C stops everything.`,
 	f.IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (0 picks a free one)")
 	f.IntVar(&uiPort, "ui-port", 8233, "Temporal Web UI port (0 picks a free one, -1 runs no UI)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error ($"+config.EnvLogLevel+")")
+	f.StringVar(&logFormat, "log-format", "json", "json or text ($"+config.EnvLogFormat+")")
 	f.StringVar(&playbooksDir, "playbooks", "", "directory of extra playbooks (*.yaml) ($"+config.EnvPlaybooksDir+")")
 	return cmd
 }

@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -21,6 +21,7 @@ import (
 	"github.com/cmo-dev/cmo/server"
 	"github.com/cmo-dev/cmo/store"
 	"github.com/cmo-dev/cmo/tclient"
+	"github.com/cmo-dev/cmo/telemetry"
 	"github.com/cmo-dev/cmo/worker"
 	"github.com/cmo-dev/cmo/workflows"
 )
@@ -56,10 +57,11 @@ func connectPostgres(ctx context.Context, cfg config.Config, log *slog.Logger) (
 	}
 }
 
-func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
+func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, m *telemetry.Metrics) (client.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	return tclient.Dial(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace}, log)
+	return tclient.Dial(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		MetricsHandler: m.Temporal()}, log)
 }
 
 // sandboxURL is where the sandbox platform is served: the API server's
@@ -78,6 +80,9 @@ type peers struct {
 	box      *sealbox.Box
 	pool     *pgxpool.Pool
 	temporal client.Client
+	// metrics is the process's one registry: the API's, the worker's and
+	// the Temporal SDK's metrics together.
+	metrics *telemetry.Metrics
 }
 
 func (p *peers) close() {
@@ -95,7 +100,7 @@ func connectPeers(cmd *cobra.Command, needKey bool) (*peers, error) {
 	if needKey && cfg.SecretKey == nil {
 		return nil, fmt.Errorf("%s is not set: the worker needs it to open channel credentials", config.EnvSecretKey)
 	}
-	p := &peers{cfg: cfg, log: newLogger(cmd.ErrOrStderr(), cfg.LogLevel)}
+	p := &peers{cfg: cfg, log: logger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat), metrics: telemetry.New(telemetry.NewRegistry())}
 	if cfg.SecretKey != nil {
 		if p.box, err = sealbox.New(cfg.SecretKey); err != nil {
 			return nil, err
@@ -104,7 +109,7 @@ func connectPeers(cmd *cobra.Command, needKey bool) (*peers, error) {
 	if p.pool, err = connectPostgres(cmd.Context(), cfg, p.log); err != nil {
 		return nil, err
 	}
-	if p.temporal, err = dialTemporal(cmd.Context(), cfg, p.log); err != nil {
+	if p.temporal, err = dialTemporal(cmd.Context(), cfg, p.log, p.metrics); err != nil {
 		p.pool.Close()
 		return nil, err
 	}
@@ -121,7 +126,7 @@ func newMigrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel)
+			log := logger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 			pool, err := connectPostgres(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
@@ -153,25 +158,23 @@ func newServerCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("load playbooks: %w", err)
 			}
-			api := server.New(server.Deps{Store: store.New(pool, box), Temporal: c, Namespace: cfg.TemporalNamespace,
+			api := server.New(server.Deps{Metrics: p.metrics, Store: store.New(pool, box), Temporal: c, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log, Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)}),
 				MonitorInterval: cfg.MonitorInterval})
-			srv := &http.Server{Addr: cfg.HTTPAddr, Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
-			errc := make(chan error, 1)
-			go func() { errc <- srv.ListenAndServe() }()
-			log.Info("cmo server listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalAddress)
-			select {
-			case err := <-errc:
-				return fmt.Errorf("http server: %w", err)
-			case <-ctx.Done():
+			ln, err := net.Listen("tcp", cfg.HTTPAddr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 			}
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_, metricsDone, err := serveMetrics(ctx, cfg.MetricsAddr, p.metrics, log)
+			if err != nil {
+				ln.Close()
 				return err
 			}
-			return nil
+			defer metricsDone()
+			log.Info("cmo server listening", "addr", ln.Addr().String(), "temporal", cfg.TemporalAddress)
+			// On SIGINT or SIGTERM: stop accepting, let requests in flight
+			// finish, then (deferred) close Temporal and PostgreSQL.
+			return server.Serve(ctx, server.NewHTTPServer(api.Handler()), ln, server.DrainTimeout)
 		},
 	}
 }
@@ -208,6 +211,7 @@ func newWorkerCmd() *cobra.Command {
 				Inbox:     worker.Inbox{Client: c, TaskQueue: cfg.TaskQueue},
 			}
 			acts.LinkBase = cfg.PublicURL
+			acts.Metrics = p.metrics
 			w := worker.New(c, cfg.TaskQueue, acts)
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
@@ -220,8 +224,17 @@ func newWorkerCmd() *cobra.Command {
 				w.Stop()
 				return err
 			}
+			_, metricsDone, err := serveMetrics(ctx, cfg.MetricsAddr, p.metrics, log)
+			if err != nil {
+				w.Stop()
+				return err
+			}
+			defer metricsDone()
 			log.Info("cmo worker running", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 			<-ctx.Done()
+			// Stop polling and wait for the activities in flight (up to
+			// worker.StopTimeout); then (deferred) close Temporal and
+			// PostgreSQL.
 			w.Stop()
 			return nil
 		},

@@ -26,6 +26,8 @@ const (
 	EnvSandboxURL        = "CMO_SANDBOX_URL"
 	EnvDataDir           = "CMO_DATA_DIR"
 	EnvLogLevel          = "CMO_LOG_LEVEL"
+	EnvLogFormat         = "CMO_LOG_FORMAT"
+	EnvMetricsAddr       = "CMO_METRICS_ADDR"
 	EnvConnectTimeout    = "CMO_CONNECT_TIMEOUT"
 	EnvPlaybooksDir      = "CMO_PLAYBOOKS_DIR"
 	EnvPlatformTimeout   = "CMO_PLATFORM_TIMEOUT"
@@ -50,6 +52,8 @@ var Vars = map[string]string{
 	EnvSandboxURL:        "base URL of the sandbox platform the worker publishes to (the API server serves it under /sandbox)",
 	EnvDataDir:           "cmo dev: directory for the embedded Temporal, PostgreSQL and keys",
 	EnvLogLevel:          "debug, info, warn or error",
+	EnvLogFormat:         "json (default: one JSON object a line, for log collectors) or text (key=value, for reading)",
+	EnvMetricsAddr:       "listen address of a separate Prometheus /metrics endpoint (like :9090); unset, there is none. The API serves /metrics on its own address anyway; cmo worker, which has no API, needs this to be scraped",
 	EnvConnectTimeout:    "how long server and worker keep retrying to reach Temporal and PostgreSQL at start",
 	EnvPlaybooksDir:      "directory of extra playbooks (*.yaml) added to the shipped ones; same name replaces",
 	EnvPlatformTimeout:   "timeout of one HTTP call to a platform (default 30s); a call that times out is retried after reading the channel back",
@@ -85,6 +89,8 @@ type Config struct {
 	SandboxURL        string
 	DataDir           string
 	LogLevel          string
+	LogFormat         string
+	MetricsAddr       string
 	ConnectTimeout    time.Duration
 	PlaybooksDir      string
 	PlatformTimeout   time.Duration
@@ -123,6 +129,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		SandboxURL:        strings.TrimRight(get(EnvSandboxURL, ""), "/"),
 		DataDir:           get(EnvDataDir, DefaultDataDir),
 		LogLevel:          get(EnvLogLevel, "info"),
+		LogFormat:         get(EnvLogFormat, "json"),
+		MetricsAddr:       get(EnvMetricsAddr, ""),
 		ConnectTimeout:    DefaultConnectTimeout,
 		PlaybooksDir:      get(EnvPlaybooksDir, ""),
 		PlatformTimeout:   30 * time.Second,
@@ -177,6 +185,14 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, fmt.Errorf("%s: %q is not one of debug, info, warn, error", EnvLogLevel, c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return Config{}, fmt.Errorf("%s: %q is not json or text", EnvLogFormat, c.LogFormat)
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			return Config{}, fmt.Errorf("%s: %q is not a listen address like :9090 or 127.0.0.1:9090", EnvMetricsAddr, c.MetricsAddr)
+		}
 	}
 	return c, nil
 }

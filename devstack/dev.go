@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
@@ -28,6 +27,7 @@ import (
 	"github.com/cmo-dev/cmo/server"
 	"github.com/cmo-dev/cmo/store"
 	"github.com/cmo-dev/cmo/tclient"
+	"github.com/cmo-dev/cmo/telemetry"
 	"github.com/cmo-dev/cmo/worker"
 	"github.com/cmo-dev/cmo/workflows"
 )
@@ -58,6 +58,10 @@ type Options struct {
 	Notifiers notify.Senders
 	// Playbooks to serve; nil loads the shipped library.
 	Playbooks *playbooks.Library
+	// Metrics is where the API, the worker and the Temporal client count;
+	// the API serves it on GET /metrics. Nil makes one in a registry of
+	// the stack's own, with the Go runtime's and the process's metrics.
+	Metrics *telemetry.Metrics
 	// Monitor holds the brand monitors' settings (tick, spacing of the
 	// windows sent to open crises); zero values take the defaults.
 	Monitor workflows.MonitorInput
@@ -97,6 +101,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	if o.HTTPAddr == "" {
 		o.HTTPAddr = "127.0.0.1:0"
+	}
+	if o.Metrics == nil {
+		o.Metrics = telemetry.New(telemetry.NewRegistry())
 	}
 	if o.DataDir == "" {
 		return nil, errors.New("dev stack: no data directory")
@@ -190,7 +197,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
-	s.Client, err = tclient.Dial(ctx, client.Options{HostPort: s.Temporal.Address(), Namespace: o.Namespace}, o.Log)
+	s.Client, err = tclient.Dial(ctx, client.Options{HostPort: s.Temporal.Address(), Namespace: o.Namespace,
+		MetricsHandler: o.Metrics.Temporal()}, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -213,17 +221,12 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.APIURL = "http://" + displayAddr(ln.Addr().String())
 	registry := all.Registry(all.Options{SandboxURL: s.APIURL + "/sandbox"})
 	api := server.New(server.Deps{
-		Store: s.Store, Temporal: s.Client, Namespace: o.Namespace, TaskQueue: o.TaskQueue,
+		Store: s.Store, Temporal: s.Client, Namespace: o.Namespace, TaskQueue: o.TaskQueue, Metrics: o.Metrics,
 		Playbooks: lib, Log: o.Log, UIURL: s.Temporal.UIURL(), Platforms: registry, MonitorInterval: o.Monitor.Interval,
 	})
-	s.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = server.NewHTTPServer(api.Handler())
 	s.httpErr = make(chan error, 1)
 	go func() { s.httpErr <- s.http.Serve(ln) }()
-	s.closers = append(s.closers, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.http.Shutdown(sctx)
-	})
 
 	notifiers := o.Notifiers
 	if notifiers == nil {
@@ -231,7 +234,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	acts := &activities.Activities{Store: s.Store, Platforms: registry, Checker: o.Checker, Notifiers: notifiers, Log: o.Log,
 		Playbooks: lib, Crises: worker.Crises{Client: s.Client, TaskQueue: o.TaskQueue}, Campaigns: worker.Campaigns{Client: s.Client},
-		Inbox: worker.Inbox{Client: s.Client, TaskQueue: o.TaskQueue}}
+		Inbox: worker.Inbox{Client: s.Client, TaskQueue: o.TaskQueue}, Metrics: o.Metrics}
 	// Links in campaign posts point at this API's /l/ redirector.
 	acts.LinkBase = s.APIURL
 	s.worker = worker.New(s.Client, o.TaskQueue, acts)
@@ -251,9 +254,20 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 // HTTPErr reports the API server's failure, if it stops on its own.
 func (s *Stack) HTTPErr() <-chan error { return s.httpErr }
 
-// Close stops everything in reverse order of start: API, worker, clients,
-// Temporal, PostgreSQL. It is safe to call more than once.
+// Close stops everything: first the API (no new requests; those in flight
+// finish, for up to server.DrainTimeout), then the rest in reverse order
+// of start: worker (waiting for its activities), clients, Temporal,
+// PostgreSQL. It is safe to call more than once.
 func (s *Stack) Close() {
+	if s.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), server.DrainTimeout)
+		if err := s.http.Shutdown(sctx); err != nil {
+			s.log.Warn("api: drain requests in flight", "error", err)
+			_ = s.http.Close()
+		}
+		cancel()
+		s.http = nil
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}

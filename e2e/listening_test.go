@@ -110,6 +110,9 @@ func TestNegativeSpikeOpensOneCrisis(t *testing.T) {
 	}, 20*time.Second, 50*time.Millisecond)
 	st := monitorState(t, s.Client, "spiky")
 	require.EqualValues(t, 1, st.Detections)
+	// The monitor has the crisis, so OpenCrisis has returned: its
+	// detection was timed once, the added evidence not at all.
+	require.Contains(t, scrapeMetrics(t, s.APIURL), "cmo_crisis_detection_latency_seconds_count 1\n")
 	d, err := s.Client.DescribeWorkflowExecution(context.Background(), wid, "")
 	require.NoError(t, err)
 	require.True(t, d.GetWorkflowExecutionInfo().GetStartTime().AsTime().Equal(started), "still the first run")

@@ -132,11 +132,15 @@ func (s *Server) ingest(c echo.Context, body []byte, defaultBrand, onlyBrand str
 		return s.storeError(err)
 	}
 	total := store.IngestResult{}
+	s.d.Metrics.MentionsReceived(len(ms))
 	for i := 0; i < len(ms); i += mentionChunk {
 		res, err := s.d.Store.InsertMentions(ctx, ms[i:min(i+mentionChunk, len(ms))], marks...)
 		if err != nil {
 			return s.storeError(err)
 		}
+		// Counted per committed chunk: what a failed request stored
+		// before it failed is stored all the same.
+		s.d.Metrics.MentionsStored(res.Inserted, res.Duplicates)
 		total.Received += res.Received
 		total.Inserted += res.Inserted
 		total.Duplicates += res.Duplicates

@@ -22,6 +22,7 @@ import (
 	"github.com/cmo-dev/cmo/platforms/sandbox"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/store"
+	"github.com/cmo-dev/cmo/telemetry"
 )
 
 // Deps is everything the API needs.
@@ -44,6 +45,9 @@ type Deps struct {
 	// MonitorInterval is the tick of monitors the API starts for new
 	// brands; 0 means the default.
 	MonitorInterval time.Duration
+	// Metrics counts requests and ingested mentions, and is what GET
+	// /metrics serves; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Server is the API.
@@ -70,8 +74,8 @@ func New(d Deps) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
 	e.Use(middleware.RequestID())
+	e.Use(requestLog(d.Log, d.Metrics))
 	e.Use(middleware.Recover())
-	e.Use(requestLog(d.Log))
 	s := &Server{d: d, e: e}
 	if d.Temporal != nil {
 		s.nudge = newNudger(s.signalMonitor)
@@ -79,6 +83,7 @@ func New(d Deps) *Server {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 
 	v1 := e.Group("/v1")
 	v1.GET("/playbooks", s.listPlaybooks)
@@ -127,22 +132,6 @@ func (s *Server) Routes() []string {
 		out = append(out, r.Method+" "+r.Path)
 	}
 	return out
-}
-
-func requestLog(log *slog.Logger) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err)
-			}
-			log.Debug("http", "method", c.Request().Method, "path", c.Request().URL.Path,
-				"status", c.Response().Status, "took", time.Since(start),
-				"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-			return nil
-		}
-	}
 }
 
 func (s *Server) healthz(c echo.Context) error {

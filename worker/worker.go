@@ -3,6 +3,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -11,10 +13,18 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
+// StopTimeout is how long Stop waits for activities in flight before it
+// cancels them. Cancelled at once, a publish that reached the platform
+// would leave its receipt unrecorded and its retry to read the channel
+// back; 30 s is the longest one platform call takes by default
+// (CMO_PLATFORM_TIMEOUT).
+const StopTimeout = 30 * time.Second
+
 // New returns a worker on taskQueue with every cmo workflow and the given
-// activities registered. The caller starts and stops it.
+// activities registered. The caller starts and stops it; Stop waits for
+// activities in flight for up to StopTimeout.
 func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{WorkerStopTimeout: StopTimeout})
 	Register(w, acts)
 	return w
 }
