@@ -60,7 +60,7 @@ cluster and PostgreSQL; every setting comes from the environment:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newDevCmd(), newServerCmd(), newWorkerCmd(), newMigrateCmd(), newPlaybookCmd(), newMentionsCmd(), newInboxCmd(), newSimulateCmd())
+	root.AddCommand(newDevCmd(), newServerCmd(), newWorkerCmd(), newMigrateCmd(), newPlaybookCmd(), newMentionsCmd(), newInboxCmd(), newSimulateCmd(), newKeysCmd())
 	return root
 }
 
@@ -68,7 +68,7 @@ func envHelp() string {
 	var s string
 	for _, name := range []string{
 		config.EnvDatabaseURL, config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTaskQueue,
-		config.EnvHTTPAddr, config.EnvSecretKey, config.EnvSandboxURL, config.EnvDataDir, config.EnvLogLevel, config.EnvConnectTimeout, config.EnvPlaybooksDir, config.EnvPlatformTimeout, config.EnvMonitorInterval, config.EnvAPIURL,
+		config.EnvHTTPAddr, config.EnvSecretKey, config.EnvSandboxURL, config.EnvDataDir, config.EnvLogLevel, config.EnvConnectTimeout, config.EnvPlaybooksDir, config.EnvPlatformTimeout, config.EnvMonitorInterval, config.EnvAPIURL, config.EnvAPIKey, config.EnvRateLimit,
 		config.EnvSMTPAddr, config.EnvSMTPFrom, config.EnvSMTPUsername, config.EnvSMTPPassword, config.EnvPagerDutyURL,
 		config.EnvLogFormat, config.EnvMetricsAddr,
 	} {

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -65,7 +66,7 @@ running resume. Ctrl-C stops everything.`,
 				TemporalPort: temporalPort, UIPort: uiPort, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, DurablePostgres: true, SecretKey: cfg.SecretKey, Log: log, Playbooks: lib,
 				Checker: activities.Gate{C: contentcheck.New("")}, Monitor: workflows.MonitorInput{Interval: cfg.MonitorInterval},
-				Notifiers: notifiers(cfg),
+				Notifiers: notifiers(cfg), RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 			})
 			if err != nil {
 				return fmt.Errorf("cmo dev: %w", err)
@@ -85,7 +86,9 @@ running resume. Ctrl-C stops everything.`,
 			fmt.Fprintf(out, "  Temporal      %s (namespace %s)\n", stack.Temporal.Address(), stack.Namespace)
 			fmt.Fprintf(out, "  PostgreSQL    %s\n", stack.DatabaseURL)
 			fmt.Fprintf(out, "  Sandbox       %s/sandbox (posts: %s/v1/sandbox/posts)\n", stack.APIURL, stack.APIURL)
-			fmt.Fprintf(out, "Try: curl -s %s/v1/playbooks\n", stack.APIURL)
+			keyFile := filepath.Join(dataDir, devstack.APIKeyFile)
+			fmt.Fprintf(out, "  Admin key     in %s (for every brand; the cmo commands read it from there)\n", keyFile)
+			fmt.Fprintf(out, "Try: curl -s -H \"Authorization: Bearer $(cat %s)\" %s/v1/playbooks\n", keyFile, stack.APIURL)
 			select {
 			case <-cmd.Context().Done():
 			case err := <-stack.HTTPErr():

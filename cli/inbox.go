@@ -27,12 +27,14 @@ func newInboxCmd() *cobra.Command {
 	var asJSON bool
 	cmd.PersistentFlags().StringVar(&apiURL, "api", os.Getenv(config.EnvAPIURL), "base URL of the cmo API (default "+config.EnvAPIURL+" or http://127.0.0.1:8080)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
+	keyFlag := apiKeyFlag(cmd, true)
 	client := func() *apiClient {
 		base := apiURL
 		if base == "" {
 			base = "http://127.0.0.1" + config.DefaultHTTPAddr
 		}
-		return &apiClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 2 * time.Minute}}
+		key, err := resolveAPIKey(*keyFlag)
+		return &apiClient{base: strings.TrimRight(base, "/"), http: apiHTTP(key), keyErr: err}
 	}
 	show := func(cmd *cobra.Command, v map[string]any) error {
 		if asJSON {
@@ -103,14 +105,13 @@ func newInboxCmd() *cobra.Command {
 		c := &cobra.Command{
 			Use: use, Short: short, Args: cobra.MinimumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if actor == "" {
-					return fmt.Errorf("--actor is required: who decides")
-				}
 				b, err := body(args)
 				if err != nil {
 					return err
 				}
-				b["actor"] = actor
+				if actor != "" {
+					b["actor"] = actor
+				}
 				var out map[string]any
 				if err := client().do(cmd.Context(), "POST", "/v1/inbox/"+url.PathEscape(args[0])+"/"+path, b, &out); err != nil {
 					return err
@@ -118,7 +119,7 @@ func newInboxCmd() *cobra.Command {
 				return show(cmd, out)
 			},
 		}
-		c.Flags().StringVar(&actor, "actor", os.Getenv("USER"), "who decides (default $USER)")
+		c.Flags().StringVar(&actor, "actor", "", "who decides; the API key's holder, so only needed to check it")
 		return c
 	}
 	var to string
@@ -209,9 +210,14 @@ func newInboxCmd() *cobra.Command {
 type apiClient struct {
 	base string
 	http *http.Client
+	// keyErr says why no API key was found; the first call reports it.
+	keyErr error
 }
 
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+	if c.keyErr != nil {
+		return c.keyErr
+	}
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cmo-dev/cmo/access"
+	"github.com/cmo-dev/cmo/config"
 	"github.com/cmo-dev/cmo/inbox"
 	"github.com/cmo-dev/cmo/internal/pgtest"
 	"github.com/cmo-dev/cmo/listening"
@@ -39,6 +41,9 @@ func TestInboxListShowAndKPIs(t *testing.T) {
 	require.NoError(t, err)
 	ts := httptest.NewServer(server.New(server.Deps{Store: s, Playbooks: lib}).Handler())
 	t.Cleanup(ts.Close)
+	_, key, err := s.CreateAPIKey(ctx, "marta", access.Marketer, []string{"acme"}, "test")
+	require.NoError(t, err)
+	t.Setenv(config.EnvAPIKey, key)
 
 	out, _, err := run(t, "inbox", "list", "--api", ts.URL, "--brand", "acme")
 	require.NoError(t, err)
@@ -58,6 +63,8 @@ func TestInboxListShowAndKPIs(t *testing.T) {
 
 	_, _, err = run(t, "inbox", "list", "--api", ts.URL, "--brand", "acme", "--status", "lost")
 	require.ErrorContains(t, err, "(status)")
-	_, _, err = run(t, "inbox", "close", mark.ID(), "--api", ts.URL, "--actor", "")
-	require.ErrorContains(t, err, "--actor is required")
+	_, _, err = run(t, "inbox", "close", mark.ID(), "--api", ts.URL, "--actor", "jordi")
+	require.ErrorContains(t, err, "(actor)", "the key's holder is marta")
+	_, _, err = run(t, "inbox", "list", "--api", ts.URL, "--brand", "acme", "--key", "cmo_wrong")
+	require.ErrorContains(t, err, "unknown or was revoked")
 }

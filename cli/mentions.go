@@ -25,6 +25,7 @@ func newMentionsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "mentions", Short: "Work with the mentions cmo listens to"}
 	var api, brand, format string
 	var batch int
+	var keyFlag *string
 	imp := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import mentions from a CSV or NDJSON file through the API",
@@ -41,13 +42,18 @@ duplicates, so an interrupted import can simply be run again.`,
 			if api == "" {
 				api = "http://127.0.0.1" + config.DefaultHTTPAddr
 			}
-			im := &importer{api: strings.TrimRight(api, "/"), brand: brand, batch: batch, http: &http.Client{Timeout: 2 * time.Minute},
+			key, err := resolveAPIKey(*keyFlag)
+			if err != nil {
+				return err
+			}
+			im := &importer{api: strings.TrimRight(api, "/"), brand: brand, batch: batch, http: apiHTTP(key),
 				progress: newProgress(cmd.ErrOrStderr())}
 			return im.run(cmd.Context(), args[0], format, cmd.OutOrStdout())
 		},
 	}
 	imp.Flags().StringVar(&api, "api", os.Getenv(config.EnvAPIURL), "base URL of the cmo API (default "+config.EnvAPIURL+" or http://127.0.0.1:8080)")
 	imp.Flags().StringVar(&brand, "brand", "", "brand of mentions whose brand column is empty")
+	keyFlag = apiKeyFlag(imp, false)
 	imp.Flags().StringVar(&format, "format", "auto", "csv, ndjson (JSON array too) or auto (by file extension)")
 	imp.Flags().IntVar(&batch, "batch", 5000, "mentions per request")
 	cmd.AddCommand(imp)

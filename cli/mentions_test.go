@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cmo-dev/cmo/access"
+	"github.com/cmo-dev/cmo/config"
 	"github.com/cmo-dev/cmo/internal/pgtest"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/sealbox"
@@ -42,6 +44,9 @@ func TestMentionsImport(t *testing.T) {
 	lib, err := playbooks.Shipped()
 	require.NoError(t, err)
 	api := server.New(server.Deps{Store: s, Playbooks: lib}).Handler()
+	_, key, err := s.CreateAPIKey(context.Background(), "importer", access.Marketer, []string{access.AllBrands}, "test")
+	require.NoError(t, err)
+	t.Setenv(config.EnvAPIKey, key)
 	// The first request is refused as if the database were down.
 	var calls atomic.Int32
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

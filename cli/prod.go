@@ -160,7 +160,7 @@ func newServerCmd() *cobra.Command {
 			}
 			api := server.New(server.Deps{Metrics: p.metrics, Store: store.New(pool, box), Temporal: c, Namespace: cfg.TemporalNamespace,
 				TaskQueue: cfg.TaskQueue, Playbooks: lib, Log: log, Platforms: all.Registry(all.Options{SandboxURL: sandboxURL(cfg)}),
-				MonitorInterval: cfg.MonitorInterval})
+				MonitorInterval: cfg.MonitorInterval, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst})
 			ln, err := net.Listen("tcp", cfg.HTTPAddr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,8 @@ const (
 	EnvPlatformTimeout   = "CMO_PLATFORM_TIMEOUT"
 	EnvMonitorInterval   = "CMO_MONITOR_INTERVAL"
 	EnvAPIURL            = "CMO_API_URL"
+	EnvAPIKey            = "CMO_API_KEY"
+	EnvRateLimit         = "CMO_RATE_LIMIT"
 	EnvSMTPAddr          = "CMO_SMTP_ADDR"
 	EnvSMTPFrom          = "CMO_SMTP_FROM"
 	EnvSMTPUsername      = "CMO_SMTP_USERNAME"
@@ -57,7 +60,9 @@ var Vars = map[string]string{
 	EnvConnectTimeout:    "how long server and worker keep retrying to reach Temporal and PostgreSQL at start",
 	EnvPlaybooksDir:      "directory of extra playbooks (*.yaml) added to the shipped ones; same name replaces",
 	EnvPlatformTimeout:   "timeout of one HTTP call to a platform (default 30s); a call that times out is retried after reading the channel back",
-	EnvAPIURL:            "cmo mentions import: base URL of the cmo API (default http://127.0.0.1:8080)",
+	EnvAPIURL:            "cmo mentions import, cmo inbox: base URL of the cmo API (default http://127.0.0.1:8080)",
+	EnvAPIKey:            "cmo mentions import, cmo inbox: the API key to send (default: the dev stack's, in " + EnvDataDir + "/api-key)",
+	EnvRateLimit:         "API: requests a second each key may make, and how many at once, as RATE/BURST (default 50/100; 0 for no limit)",
 	EnvMonitorInterval:   "how often each brand's monitor evaluates crisis detection when no mentions arrive (default 10s, 1s to 10s); new mentions wake it sooner",
 	EnvSMTPAddr:          "mail server host:port for e-mail notifications (STARTTLS when offered); unset, e-mail targets stay unrouted",
 	EnvSMTPFrom:          "sender of e-mail notifications, an address or \"Name <address>\" (required with " + EnvSMTPAddr + ")",
@@ -76,6 +81,8 @@ const (
 	DefaultDataDir           = ".cmo"
 	DefaultConnectTimeout    = 5 * time.Minute
 	DefaultPagerDutyURL      = "https://events.pagerduty.com/v2/enqueue"
+	DefaultRateLimit         = 50
+	DefaultRateBurst         = 100
 )
 
 // Config is everything server and worker need to reach their peers.
@@ -104,6 +111,10 @@ type Config struct {
 	// PublicURL is where people reach the API's tracked links; empty
 	// turns link tracking off.
 	PublicURL string
+	// RateLimit is each API key's sustained requests a second (negative:
+	// no limit) and RateBurst how many it may send at once.
+	RateLimit float64
+	RateBurst int
 }
 
 // FromEnv reads Config from the process environment.
@@ -166,6 +177,14 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, fmt.Errorf("%s: %q is not a duration between 1s and 10s", EnvMonitorInterval, v)
 		}
 		c.MonitorInterval = d
+	}
+	c.RateLimit, c.RateBurst = DefaultRateLimit, DefaultRateBurst
+	if v := get(EnvRateLimit, ""); v != "" {
+		r, b, err := parseRate(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s: %w", EnvRateLimit, err)
+		}
+		c.RateLimit, c.RateBurst = r, b
 	}
 	if v := get(EnvConnectTimeout, ""); v != "" {
 		d, err := time.ParseDuration(v)
@@ -231,4 +250,24 @@ func DecodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("key is not base64 (generate one with: head -c32 /dev/urandom | base64)")
+}
+
+// parseRate reads RATE/BURST ("50/100"); a bare RATE bursts twice as
+// much; "0" means no limit (-1).
+func parseRate(v string) (float64, int, error) {
+	rs, bs, hasBurst := strings.Cut(v, "/")
+	r, err := strconv.ParseFloat(rs, 64)
+	if err != nil || r < 0 {
+		return 0, 0, fmt.Errorf("%q is not RATE/BURST like 50/100 (requests a second, at once)", v)
+	}
+	if r == 0 {
+		return -1, 0, nil
+	}
+	b := int(2 * r)
+	if hasBurst {
+		if b, err = strconv.Atoi(bs); err != nil || b < 1 {
+			return 0, 0, fmt.Errorf("%q is not RATE/BURST like 50/100: the burst must be a whole number from 1", v)
+		}
+	}
+	return r, max(b, 1), nil
 }

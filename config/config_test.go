@@ -32,6 +32,8 @@ func TestFromLookupDefaults(t *testing.T) {
 		PlatformTimeout:   30 * time.Second,
 		MonitorInterval:   10 * time.Second,
 		PagerDutyURL:      DefaultPagerDutyURL,
+		RateLimit:         DefaultRateLimit,
+		RateBurst:         DefaultRateBurst,
 	}, c)
 
 	// Blank values count as unset.
@@ -59,6 +61,7 @@ func TestFromLookupOverrides(t *testing.T) {
 		EnvConnectTimeout:    "90s",
 		EnvMonitorInterval:   "2s",
 		EnvPublicURL:         "https://cmo.example.com/",
+		EnvRateLimit:         "5/20",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, Config{
@@ -78,7 +81,17 @@ func TestFromLookupOverrides(t *testing.T) {
 		MonitorInterval:   2 * time.Second,
 		PagerDutyURL:      DefaultPagerDutyURL,
 		PublicURL:         "https://cmo.example.com",
+		RateLimit:         5,
+		RateBurst:         20,
 	}, c)
+
+	// A bare rate bursts twice as much; 0 turns the limit off.
+	c, err = FromLookup(lookupMap(map[string]string{EnvRateLimit: "10"}))
+	require.NoError(t, err)
+	require.Equal(t, []any{10.0, 20}, []any{c.RateLimit, c.RateBurst})
+	c, err = FromLookup(lookupMap(map[string]string{EnvRateLimit: "0"}))
+	require.NoError(t, err)
+	require.Negative(t, c.RateLimit)
 
 	// The URL-safe alphabet, unpadded, is accepted too.
 	c, err = FromLookup(lookupMap(map[string]string{EnvSecretKey: base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32))}))
@@ -99,6 +112,8 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{"timeout zero", map[string]string{EnvConnectTimeout: "0s"}, EnvConnectTimeout, "positive"},
 		{"monitor interval too long", map[string]string{EnvMonitorInterval: "1m"}, EnvMonitorInterval, "between 1s and 10s"},
 		{"monitor interval too short", map[string]string{EnvMonitorInterval: "100ms"}, EnvMonitorInterval, "between 1s and 10s"},
+		{"rate limit not a number", map[string]string{EnvRateLimit: "lots"}, EnvRateLimit, "RATE/BURST"},
+		{"rate limit burst", map[string]string{EnvRateLimit: "5/0"}, EnvRateLimit, "burst"},
 		{"platform timeout bad", map[string]string{EnvPlatformTimeout: "fast"}, EnvPlatformTimeout, `"fast"`},
 		{"key too short", map[string]string{EnvSecretKey: base64.StdEncoding.EncodeToString(make([]byte, 16))}, EnvSecretKey, "16 bytes, want 32"},
 		{"key too long", map[string]string{EnvSecretKey: base64.StdEncoding.EncodeToString(make([]byte, 33))}, EnvSecretKey, "33 bytes, want 32"},

@@ -66,6 +66,10 @@ type Options struct {
 	// windows sent to open crises); zero values take the defaults.
 	Monitor workflows.MonitorInput
 	Log     *slog.Logger
+	// RateLimit and RateBurst are the API's per-key limit (server.Deps);
+	// zero takes the defaults.
+	RateLimit float64
+	RateBurst int
 }
 
 // Stack is a running dev stack.
@@ -77,8 +81,11 @@ type Stack struct {
 	Store       *store.Store
 	Client      client.Client
 	APIURL      string
-	Namespace   string
-	TaskQueue   string
+	// APIKey is an admin key for every brand, kept in the data directory
+	// (APIKeyFile).
+	APIKey    string
+	Namespace string
+	TaskQueue string
 
 	worker  sdkworker.Worker
 	http    *http.Server
@@ -196,6 +203,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err := s.Store.SeedDemo(ctx); err != nil {
 		return nil, err
 	}
+	if s.APIKey, err = adminKey(ctx, s.Store, dir); err != nil {
+		return nil, err
+	}
 
 	s.Client, err = tclient.Dial(ctx, client.Options{HostPort: s.Temporal.Address(), Namespace: o.Namespace,
 		MetricsHandler: o.Metrics.Temporal()}, o.Log)
@@ -223,6 +233,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	api := server.New(server.Deps{
 		Store: s.Store, Temporal: s.Client, Namespace: o.Namespace, TaskQueue: o.TaskQueue, Metrics: o.Metrics,
 		Playbooks: lib, Log: o.Log, UIURL: s.Temporal.UIURL(), Platforms: registry, MonitorInterval: o.Monitor.Interval,
+		RateLimit: o.RateLimit, RateBurst: o.RateBurst,
 	})
 	s.http = server.NewHTTPServer(api.Handler())
 	s.httpErr = make(chan error, 1)

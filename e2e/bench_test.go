@@ -48,6 +48,7 @@ func sharedStack(b *testing.B) *devstack.Stack {
 		if benchErr != nil {
 			return
 		}
+		registerAPI(benchStack.APIURL, benchStack.APIKey)
 		w := sdkworker.New(benchStack.Client, "bench-noop", sdkworker.Options{})
 		w.RegisterWorkflowWithOptions(noopWorkflow, workflow.RegisterOptions{Name: "Noop"})
 		w.RegisterActivity(noopActivity)

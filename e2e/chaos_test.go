@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/cmo-dev/cmo/access"
 	"github.com/cmo-dev/cmo/config"
 	"github.com/cmo-dev/cmo/devstack"
 	"github.com/cmo-dev/cmo/devstack/pgcluster"
@@ -90,6 +91,9 @@ func newChaosEnv(t *testing.T, lateRatio float64) *chaosEnv {
 	}).Handler())
 	t.Cleanup(api.Close)
 	e.apiURL = api.URL
+	_, adminKey, err := e.store.CreateAPIKey(ctx, "chaos-admin", access.Admin, []string{access.AllBrands}, "test")
+	require.NoError(t, err)
+	registerAPI(e.apiURL, adminKey)
 
 	// The platform as workers see it: the sandbox behind a proxy that drops
 	// idempotency keys (as most networks have none) and, for some posts,

@@ -76,6 +76,7 @@ func startCrisisStack(t *testing.T, mb *smtptest.Mailbox) *devstack.Stack {
 		Notifiers: notify.New(notify.Options{SMTP: &notify.SMTPConfig{Addr: mb.Addr, From: "cmo <cmo@demo.example>"}}),
 		Monitor:   workflows.MonitorInput{EvidenceEvery: 2 * time.Second}})
 	require.NoError(t, err)
+	registerAPI(s.APIURL, s.APIKey)
 	t.Cleanup(s.Close)
 	t.Cleanup(func() { requireNoSecretsAnywhere(t, s.Client, s.Store) })
 	return s
@@ -138,8 +139,9 @@ func TestCrisisEndToEnd(t *testing.T) {
 		return crisisID != ""
 	}, 10*time.Second, 50*time.Millisecond)
 
-	// Decisions name their actor; a bad one is refused naming the field.
-	code, body = a.do("POST", "/v1/crises/"+crisisID+"/ack", map[string]any{})
+	// The key's holder decides: a body naming someone else is refused,
+	// naming the field.
+	code, body = a.doAs(s.APIKey, "POST", "/v1/crises/"+crisisID+"/ack", map[string]any{"actor": "pau"})
 	require.Equal(t, 422, code, body)
 	require.Equal(t, "actor", body["field"])
 	code, body = a.do("POST", "/v1/crises/nope/ack", map[string]any{"actor": "pau"})

@@ -50,13 +50,20 @@ func dataDir(t *testing.T) string {
 	return dir
 }
 
-func startStack(t *testing.T) *devstack.Stack {
+// startStack starts a stack of the test's own, without the Web UI unless
+// an option asks for it.
+func startStack(t *testing.T, opts ...func(*devstack.Options)) *devstack.Stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := devstack.Start(ctx, devstack.Options{DataDir: dataDir(t), UIPort: -1, Log: log})
+	o := devstack.Options{DataDir: dataDir(t), UIPort: -1, Log: log}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s, err := devstack.Start(ctx, o)
 	require.NoError(t, err)
+	registerAPI(s.APIURL, s.APIKey)
 	t.Cleanup(s.Close)
 	// Runs before Close: every history this test made is free of secrets.
 	t.Cleanup(func() { requireNoSecretsAnywhere(t, s.Client, s.Store) })
@@ -76,29 +83,43 @@ type api struct {
 	base string
 }
 
+// do sends as the actor (or author) the body names, else as the admin.
 func (a api) do(method, path string, body any) (int, map[string]any) {
 	a.t.Helper()
-	var rd io.Reader
+	return a.doAs("", method, path, body)
+}
+
+// doAs sends with the given key ("" picks as do does).
+func (a api) doAs(key, method, path string, body any) (int, map[string]any) {
+	a.t.Helper()
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		raw = []byte(b)
 	default:
-		raw, err := json.Marshal(b)
+		var err error
+		raw, err = json.Marshal(b)
 		require.NoError(a.t, err)
-		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, a.base+path, rd)
+	req, err := http.NewRequest(method, a.base+path, bytes.NewReader(raw))
 	require.NoError(a.t, err)
 	req.Header.Set("Content-Type", "application/json")
+	if actor := bodyActor(raw); key == "" && actor != "" {
+		key, err = actorKey(a.base, actor)
+		require.NoError(a.t, err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(a.t, err)
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	require.NoError(a.t, err)
 	out := map[string]any{}
-	if len(raw) > 0 {
-		require.NoError(a.t, json.Unmarshal(raw, &out), "body: %s", raw)
+	if len(answer) > 0 {
+		require.NoError(a.t, json.Unmarshal(answer, &out), "body: %s", answer)
 	}
 	return resp.StatusCode, out
 }
@@ -154,6 +175,25 @@ func TestCampaignEndToEnd(t *testing.T) {
 	code, body = a.do("POST", "/v1/campaigns/e2e-launch/approvals", map[string]any{"decision": "approve", "actor": "jordi", "content_hash": hash})
 	require.Equal(t, 200, code, body)
 	require.Equal(t, "jordi", body["actor"])
+
+	// The audit trail has who launched and who approved, by key, with the
+	// content hash the approval is bound to; a refused approval is not in it.
+	code, body = a.do("GET", "/v1/audit?brand=demo", nil)
+	require.Equal(t, 200, code, body)
+	var trail []string
+	for _, e := range body["entries"].([]any) {
+		en := e.(map[string]any)
+		trail = append(trail, en["action"].(string)+" "+en["actor"].(string)+" "+en["subject"].(string))
+		if en["action"] == "approve" {
+			require.Equal(t, hash, en["detail"].(map[string]any)["content_hash"])
+			require.Equal(t, "campaign:e2e-launch", en["workflow_id"])
+			require.NotEmpty(t, en["key_id"])
+		}
+	}
+	require.Equal(t, []string{"approve jordi campaign:e2e-launch", "campaign.launch marta campaign:e2e-launch"}, trail)
+	code, body = a.do("GET", "/v1/audit?brand=demo&actor=marta", nil)
+	require.Equal(t, 200, code, body)
+	require.Len(t, body["entries"], 1)
 
 	res := waitCampaign(t, s.Client, "e2e-launch")
 	require.Equal(t, workflows.StatusCompleted, res.Status)
@@ -237,7 +277,7 @@ func TestBadInputGets4xxNamingTheField(t *testing.T) {
 		{"unknown parameter", "POST", "/v1/campaigns", good(func(m map[string]any) { m["params"] = map[string]any{"product": "Tea", "colour": "red"} }), 422, "params.colour"},
 		{"params of wrong type", "POST", "/v1/campaigns", good(func(m map[string]any) { m["params"] = "product=Tea" }), 422, "params"},
 		{"approval of unknown campaign", "POST", "/v1/campaigns/nope/approvals", map[string]any{"decision": "approve", "actor": "jordi"}, 404, "id"},
-		{"approval without actor", "POST", "/v1/campaigns/nope/approvals", map[string]any{"decision": "approve"}, 422, "actor"},
+		{"approval without actor: the key's holder decides", "POST", "/v1/campaigns/nope/approvals", map[string]any{"decision": "approve"}, 404, "id"},
 		{"approval with bad decision", "POST", "/v1/campaigns/nope/approvals", map[string]any{"decision": "maybe", "actor": "jordi"}, 422, "decision"},
 		{"unknown campaign", "GET", "/v1/campaigns/nope", nil, 404, "id"},
 		{"bad list filter", "GET", "/v1/campaigns?brand=Not%20Valid", nil, 422, "brand"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cmo-dev/cmo/access"
 	"github.com/cmo-dev/cmo/store"
 )
 
@@ -89,6 +91,17 @@ func requireNoSecretsAnywhere(t *testing.T, c client.Client, s *store.Store) {
 		secrets = append(secrets, string(sec))
 	}
 	require.NotEmpty(t, secrets)
+	// Every API key the tests sent, and anything shaped like one.
+	stackKeys.Lock()
+	for _, k := range stackKeys.admin {
+		secrets = append(secrets, k)
+	}
+	for _, byActor := range stackKeys.actors {
+		for _, k := range byActor {
+			secrets = append(secrets, k)
+		}
+	}
+	stackKeys.Unlock()
 	var token []byte
 	scanned := 0
 	for {
@@ -99,8 +112,10 @@ func requireNoSecretsAnywhere(t *testing.T, c client.Client, s *store.Store) {
 			raw, err := protojson.Marshal(h)
 			require.NoError(t, err)
 			for _, sec := range secrets {
-				require.False(t, strings.Contains(string(raw), sec), "a channel secret appears in the history of %s", ex.GetExecution().GetWorkflowId())
+				require.False(t, strings.Contains(string(raw), sec), "a secret appears in the history of %s", ex.GetExecution().GetWorkflowId())
 			}
+			require.False(t, apiKeyShape.Match(raw), "something shaped like an API key appears in the history of %s: %s",
+				ex.GetExecution().GetWorkflowId(), apiKeyShape.Find(raw))
 			scanned++
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
@@ -124,3 +139,7 @@ func recordHistory(t *testing.T, name string, h *historypb.History) {
 	require.NoError(t, os.WriteFile(path, raw, 0o644))
 	t.Logf("recorded %s", path)
 }
+
+// apiKeyShape matches an API key: the prefix and 32 random bytes in
+// base64url.
+var apiKeyShape = regexp.MustCompile(regexp.QuoteMeta(access.KeyPrefix) + `[A-Za-z0-9_-]{43}`)

@@ -71,6 +71,7 @@ func startStackWithPlaybooks(t *testing.T, files map[string]string) *devstack.St
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := devstack.Start(ctx, devstack.Options{DataDir: dataDir(t), UIPort: -1, Log: log, Playbooks: lib})
 	require.NoError(t, err)
+	registerAPI(s.APIURL, s.APIKey)
 	t.Cleanup(s.Close)
 	t.Cleanup(func() { requireNoSecretsAnywhere(t, s.Client, s.Store) })
 	return s

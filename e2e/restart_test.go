@@ -73,6 +73,7 @@ func startDev(t *testing.T, dir string) *devProcess {
 		cmd.Process.Kill()
 		t.Fatal("cmo dev not ready within 2 minutes")
 	}
+	require.NoError(t, registerDataDir(p.api, dir))
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Signal(syscall.SIGTERM)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cmo-dev/cmo/access"
 	"github.com/cmo-dev/cmo/ical"
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/store"
@@ -217,6 +218,18 @@ func (s *Server) createCalendarToken(c echo.Context) error {
 	if strings.TrimSpace(req.User) == "" || len(req.User) > 200 {
 		return invalidField("user", "user is required (whose feed it is), at most 200 characters")
 	}
+	// A feed of every brand (no brand) needs a key for every brand; a key
+	// for one brand makes feeds of that brand.
+	if p, ok := principal(c); ok && req.Brand == "" && len(p.Brands) == 1 && !p.AllBrands() {
+		req.Brand = p.Brands[0]
+	}
+	scopeOf := req.Brand
+	if scopeOf == "" {
+		scopeOf = access.AllBrands
+	}
+	if err := s.allowBrand(c, "brand", scopeOf); err != nil {
+		return err
+	}
 	if req.Brand != "" {
 		if !playbooks.ValidID(req.Brand) {
 			return invalidField("brand", "no brand %q", req.Brand)
@@ -231,6 +244,10 @@ func (s *Server) createCalendarToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	audit(c, func(e *store.AuditEntry) {
+		e.Brand, e.Subject = tok.BrandID, "calendar-token:"+tok.ID
+		e.Detail["user"] = tok.User
+	})
 	feed := "/v1/calendar.ics?token=" + url.QueryEscape(secret)
 	return c.JSON(http.StatusCreated, map[string]any{
 		"id": tok.ID, "user": tok.User, "brand": tok.BrandID, "created_at": tok.CreatedAt,
@@ -240,12 +257,18 @@ func (s *Server) createCalendarToken(c echo.Context) error {
 }
 
 func (s *Server) listCalendarTokens(c echo.Context) error {
-	toks, err := s.d.Store.CalendarTokens(c.Request().Context())
+	all, err := s.d.Store.CalendarTokens(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	if toks == nil {
-		toks = []store.CalendarToken{}
+	// ?brand= (filled in for a key of one brand) shows that brand's
+	// tokens; only a key for every brand sees them all.
+	brand := c.QueryParam("brand")
+	toks := []store.CalendarToken{}
+	for _, t := range all {
+		if brand == "" || t.BrandID == brand {
+			toks = append(toks, t)
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"tokens": toks})
 }

@@ -76,6 +76,14 @@ func (s *Server) launchCampaign(c echo.Context) error {
 	if req.Brand == "" {
 		return invalidField("brand", "brand is required")
 	}
+	if err := s.allowBrand(c, "brand", req.Brand); err != nil {
+		return err
+	}
+	// The key's holder is the author, so the four-eyes rule knows who
+	// may not approve.
+	if err := bindActor(c, "author", &req.Author); err != nil {
+		return err
+	}
 	brand, err := s.d.Store.Brand(ctx, req.Brand)
 	if errors.Is(err, store.ErrNotFound) {
 		return invalidField("brand", "no brand %q", req.Brand)
@@ -140,6 +148,10 @@ func (s *Server) launchCampaign(c echo.Context) error {
 		StaticSummary: fmt.Sprintf("%s for %s", plan.DisplayTitle(), brand.Name),
 		StaticDetails: launchDetails(plan, brand, req.Author, params, tags, req.Market),
 	}
+	audit(c, func(e *store.AuditEntry) {
+		e.Subject, e.WorkflowID = "campaign:"+req.ID, wid
+		e.Detail["playbook"], e.Detail["playbook_hash"] = plan.Name, plan.Hash
+	})
 	run, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, workflows.CampaignWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -384,10 +396,17 @@ func (s *Server) approveCampaign(c echo.Context) error {
 	default:
 		return invalidField("decision", "decision must be %q or %q, got %q", workflows.DecisionApprove, workflows.DecisionReject, req.Decision)
 	}
+	if err := bindActor(c, "actor", &req.Actor); err != nil {
+		return err
+	}
 	if strings.TrimSpace(req.Actor) == "" {
 		return invalidField("actor", "actor is required: who decides")
 	}
 	wid := workflows.CampaignWorkflowID(id)
+	audit(c, func(e *store.AuditEntry) {
+		e.Action, e.WorkflowID = req.Decision, wid
+		e.Detail["step_id"], e.Detail["content_hash"], e.Detail["comment"] = req.StepID, req.ContentHash, req.Comment
+	})
 	handle, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: wid, UpdateName: workflows.UpdateApproval, Args: []any{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,

@@ -69,9 +69,7 @@ steps:
 	require.NoError(t, err)
 	tc := &starter{}
 	api := server.New(server.Deps{Store: s, Playbooks: lib, Temporal: tc, Now: func() time.Time { return clock }})
-	ts := httptest.NewServer(api.Handler())
-	t.Cleanup(ts.Close)
-	return ts, tc
+	return serveAPI(t, s, api.Handler()), tc
 }
 
 func launch(t *testing.T, ts *httptest.Server, body map[string]any) answer {

@@ -181,6 +181,7 @@ func (s *Server) crisisUpdate(name string, req func() any, check func(any) error
 		if err != nil {
 			return err
 		}
+		noteDecision(c, r.WorkflowID, body)
 		ctx := c.Request().Context()
 		h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 			WorkflowID: r.WorkflowID, RunID: r.RunID, UpdateName: name, Args: []any{body}, WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -245,8 +246,10 @@ func (s *Server) registerCrisisRoutes(v1 *echo.Group) {
 	v1.POST("/crises/:id/statement", s.crisisUpdate(workflows.UpdateStatementApproval, func() any { return &workflows.StatementApproval{} },
 		func(b any) error {
 			r := b.(*workflows.StatementApproval)
-			if r.Decision != workflows.DecisionApprove && r.Decision != workflows.DecisionReject {
-				return invalidField("decision", "decision must be %q or %q, got %q", workflows.DecisionApprove, workflows.DecisionReject, r.Decision)
+			switch r.Decision {
+			case workflows.DecisionApprove, workflows.DecisionReject, workflows.DecisionEdit:
+			default:
+				return invalidField("decision", "decision must be %q, %q or %q, got %q", workflows.DecisionApprove, workflows.DecisionReject, workflows.DecisionEdit, r.Decision)
 			}
 			return requireActor(r.Actor)
 		}))

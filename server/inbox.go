@@ -456,6 +456,7 @@ func (s *Server) inboxUpdate(name string, req func() any, check func(any) error)
 		if err != nil {
 			return err
 		}
+		noteDecision(c, workflows.InboxItemWorkflowID(it.ID), body)
 		return s.sendInboxUpdate(c, it, name, body)
 	}
 }
@@ -507,6 +508,13 @@ func (s *Server) replyInboxItem(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := bindActor(c, "actor", &req.Actor); err != nil {
+		return err
+	}
+	audit(c, func(e *store.AuditEntry) {
+		e.WorkflowID = workflows.InboxItemWorkflowID(it.ID)
+		e.Detail["text"], e.Detail["channel"] = req.Text, req.Channel
+	})
 	if err := requireActor(req.Actor); err != nil {
 		return err
 	}

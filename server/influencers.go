@@ -211,6 +211,9 @@ func (s *Server) influencerOutreach(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := bindActor(c, "actor", &req.Actor); err != nil {
+		return err
+	}
 	if err := requireActor(req.Actor); err != nil {
 		return err
 	}

@@ -12,9 +12,12 @@ import (
 
 	ics "github.com/arran4/golang-ical"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/report"
@@ -31,7 +34,12 @@ type campaigns struct {
 
 func (c campaigns) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 	if c.known[id] {
-		return &workflowservice.DescribeWorkflowExecutionResponse{}, nil
+		brand, err := converter.GetDefaultDataConverter().ToPayload("demo")
+		if err != nil {
+			return nil, err
+		}
+		return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+			SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{"Brand": brand}}}}, nil
 	}
 	return nil, serviceerror.NewNotFound("workflow not found")
 }
@@ -43,9 +51,7 @@ func kpiAPI(t *testing.T) (*httptest.Server, *store.Store) {
 	s := testStore(t)
 	require.NoError(t, s.SeedDemo(context.Background()))
 	tc := campaigns{known: map[string]bool{workflows.CampaignWorkflowID("spring"): true}}
-	ts := httptest.NewServer(server.New(server.Deps{Store: s, Temporal: tc, Now: func() time.Time { return kpiNow }}).Handler())
-	t.Cleanup(ts.Close)
-	return ts, s
+	return serveAPI(t, s, server.New(server.Deps{Store: s, Temporal: tc, Now: func() time.Time { return kpiNow }}).Handler()), s
 }
 
 // noFollow answers redirects instead of following them.

@@ -81,6 +81,7 @@ func (s *Server) ingest(c echo.Context, body []byte, defaultBrand, onlyBrand str
 	ctx := c.Request().Context()
 	now := s.d.Now()
 	configs := map[string]*listening.Config{}
+	key, keyed := principal(c)
 	var ms []listening.Mention
 	prepare := func(m listening.Mention, _ int) error {
 		if len(ms) >= MaxMentionsPerRequest {
@@ -91,6 +92,9 @@ func (s *Server) ingest(c echo.Context, body []byte, defaultBrand, onlyBrand str
 		}
 		if onlyBrand != "" && m.Brand != onlyBrand {
 			return &listening.FieldError{Field: "brand", Message: fmt.Sprintf("this source delivers for brand %q only", onlyBrand)}
+		}
+		if keyed && m.Brand != "" && !key.Covers(m.Brand) {
+			return &deniedBrand{key: key.KeyID, brand: m.Brand}
 		}
 		cfg, ok := configs[m.Brand]
 		if !ok && m.Brand != "" {
@@ -119,9 +123,17 @@ func (s *Server) ingest(c echo.Context, body []byte, defaultBrand, onlyBrand str
 	if err != nil {
 		var infra *infraError
 		var ie *listening.ItemError
+		var denied *deniedBrand
 		switch {
 		case errors.As(err, &infra):
 			return s.storeError(infra.err)
+		case errors.As(err, &denied):
+			// The whole request is refused, as for any bad mention.
+			p := forbidden("brand", "%v", denied)
+			if errors.As(err, &ie) {
+				p.Detail = ie.Error() // says which line
+			}
+			return p
 		case errors.As(err, &ie):
 			return itemProblem(ie)
 		}
@@ -313,4 +325,11 @@ func (s *Server) signalMonitor(brand string) {
 	if err := s.d.Temporal.SignalWorkflow(ctx, workflows.MonitorWorkflowID(brand), "", workflows.SignalMentions, nil); err != nil {
 		s.d.Log.Debug("nudge monitor", "brand", brand, "error", err)
 	}
+}
+
+// deniedBrand is a mention of a brand the request's key does not cover.
+type deniedBrand struct{ key, brand string }
+
+func (d *deniedBrand) Error() string {
+	return fmt.Sprintf("key %s may not add mentions of brand %q", d.key, d.brand)
 }

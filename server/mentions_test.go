@@ -37,9 +37,7 @@ func newAPI(t *testing.T, s *store.Store) *httptest.Server {
 			}
 			return 0, listening.Neutral, "en"
 		}})
-	ts := httptest.NewServer(api.Handler())
-	t.Cleanup(ts.Close)
-	return ts
+	return serveAPI(t, s, api.Handler())
 }
 
 func seedBrand(t *testing.T, s *store.Store, id string) {

@@ -33,9 +33,7 @@ func routesAPI(t *testing.T) (*httptest.Server, *store.Store) {
 	require.NoError(t, err)
 	s := store.New(pool, box)
 	require.NoError(t, s.UpsertBrand(context.Background(), store.Brand{ID: "acme", Name: "Acme"}))
-	ts := httptest.NewServer(server.New(server.Deps{Store: s}).Handler())
-	t.Cleanup(ts.Close)
-	return ts, s
+	return serveAPI(t, s, server.New(server.Deps{Store: s}).Handler()), s
 }
 
 type routeAnswer struct {

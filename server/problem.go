@@ -51,6 +51,8 @@ const (
 	TypeConflict     = "urn:cmo:problem:conflict"
 	TypeUnavailable  = "urn:cmo:problem:unavailable"
 	TypeUnauthorized = "urn:cmo:problem:unauthorized"
+	TypeForbidden    = "urn:cmo:problem:forbidden"
+	TypeRateLimited  = "urn:cmo:problem:rate-limited"
 	TypeInternal     = "urn:cmo:problem:internal"
 	TypeHTTP         = "urn:cmo:problem:http"
 )
@@ -172,6 +174,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 func decodeDecision(c echo.Context, req func() any, check func(any) error) (any, error) {
 	body := req()
 	if err := decodeJSON(c, body); err != nil {
+		return nil, err
+	}
+	if err := bindBodyActor(c, body); err != nil {
 		return nil, err
 	}
 	if err := check(body); err != nil {

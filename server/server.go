@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -48,7 +49,22 @@ type Deps struct {
 	// Metrics counts requests and ingested mentions, and is what GET
 	// /metrics serves; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// RateLimit is each API key's sustained requests a second, and
+	// RateBurst how many it may send at once; 0 means the defaults
+	// (DefaultRateLimit, DefaultRateBurst), a negative RateLimit none.
+	RateLimit float64
+	RateBurst int
+	// KeyTTL is how long a checked key is trusted before it is looked up
+	// again (revocation through another process takes this long); 0
+	// means 10 s.
+	KeyTTL time.Duration
 }
+
+// Defaults of the per-key rate limit.
+const (
+	DefaultRateLimit = 50
+	DefaultRateBurst = 100
+)
 
 // Server is the API.
 type Server struct {
@@ -57,6 +73,12 @@ type Server struct {
 	nudge *nudger
 	// inboxNudge tells brand inboxes that mentions opened items.
 	inboxNudge *nudger
+	keys       *keyring
+	limits     *limiter
+	// registered holds every "METHOD path", so a route without an access
+	// rule is refused rather than let through.
+	registered     map[string]bool
+	campaignBrands sync.Map
 }
 
 // New builds the API with every route registered.
@@ -70,13 +92,23 @@ func New(d Deps) *Server {
 	if d.Sentiment == nil {
 		d.Sentiment = listening.Lexicon()
 	}
+	if d.RateLimit == 0 {
+		d.RateLimit = DefaultRateLimit
+	}
+	if d.RateBurst <= 0 {
+		d.RateBurst = DefaultRateBurst
+	}
+	if d.KeyTTL <= 0 {
+		d.KeyTTL = 10 * time.Second
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
 	e.Use(middleware.RequestID())
 	e.Use(requestLog(d.Log, d.Metrics))
 	e.Use(middleware.Recover())
-	s := &Server{d: d, e: e}
+	s := &Server{d: d, e: e, keys: newKeyring(d.Store, d.KeyTTL), limits: newLimiter(d.RateLimit, d.RateBurst)}
+	e.Use(s.guard)
 	if d.Temporal != nil {
 		s.nudge = newNudger(s.signalMonitor)
 	}
@@ -119,6 +151,12 @@ func New(d Deps) *Server {
 
 	sb := http.StripPrefix("/sandbox", sandbox.NewServer(d.Store.Sandbox(), "/sandbox", d.Now))
 	e.Any("/sandbox/*", echo.WrapHandler(sb))
+	s.registerAccessRoutes(v1)
+
+	s.registered = map[string]bool{}
+	for _, r := range e.Routes() {
+		s.registered[r.Method+" "+r.Path] = true
+	}
 	return s
 }
 
@@ -218,7 +256,11 @@ func (s *Server) listBrands(c echo.Context) error {
 		Channels []store.Channel `json:"channels"`
 	}
 	out := []item{}
+	p, _ := principal(c)
 	for _, b := range brands {
+		if !p.Covers(b.ID) {
+			continue
+		}
 		chs, err := s.d.Store.Channels(ctx, b.ID)
 		if err != nil {
 			return err

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -118,12 +120,15 @@ type Page struct {
 // StatementVersion is one text of the holding statement and what became
 // of it.
 type StatementVersion struct {
-	Version  int       `json:"version"`
-	Text     string    `json:"text"`
-	At       time.Time `json:"at"`
-	By       string    `json:"by"` // "template", "pre-approved" or the editor
-	Decision string    `json:"decision,omitempty"`
-	Actor    string    `json:"actor,omitempty"`
+	Version int       `json:"version"`
+	Text    string    `json:"text"`
+	At      time.Time `json:"at"`
+	By      string    `json:"by"` // "template", "pre-approved" or the editor
+	// Hash identifies the text: an approval that names a hash applies
+	// only to that text, so an edit voids approvals of earlier versions.
+	Hash     string `json:"hash"`
+	Decision string `json:"decision,omitempty"`
+	Actor    string `json:"actor,omitempty"`
 }
 
 // Event is one line of a crisis timeline.
@@ -167,13 +172,26 @@ type FreezeRequest struct {
 }
 
 // StatementApproval decides on the holding statement; Text, when given,
-// is an edited statement that the decision applies to.
+// is an edited statement that the decision applies to. Decision "edit"
+// proposes the text as a new version and leaves it waiting for approval.
+// ContentHash, when given, must be the hash of the version waiting: it
+// proves the approver saw exactly that text.
 type StatementApproval struct {
-	Decision string `json:"decision"`
-	Actor    string `json:"actor"`
-	Role     string `json:"role,omitempty"`
-	Comment  string `json:"comment,omitempty"`
-	Text     string `json:"text,omitempty"`
+	Decision    string `json:"decision"`
+	Actor       string `json:"actor"`
+	Role        string `json:"role,omitempty"`
+	Comment     string `json:"comment,omitempty"`
+	Text        string `json:"text,omitempty"`
+	ContentHash string `json:"content_hash,omitempty"`
+}
+
+// DecisionEdit proposes a new version of the holding statement.
+const DecisionEdit = "edit"
+
+// StatementHash identifies a statement's text.
+func StatementHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
 }
 
 // Crisis runs a crisis playbook: severity from its rules, escalation tier
@@ -647,7 +665,8 @@ func (c *crisisRun) statement(ctx workflow.Context) {
 
 func (c *crisisRun) draft(ctx workflow.Context, text, by string) {
 	c.state.Statement = text
-	c.state.Statements = append(c.state.Statements, StatementVersion{Version: len(c.state.Statements) + 1, Text: text, At: workflow.Now(ctx), By: by})
+	c.state.Statements = append(c.state.Statements, StatementVersion{Version: len(c.state.Statements) + 1, Text: text,
+		At: workflow.Now(ctx), By: by, Hash: StatementHash(text)})
 	c.event(ctx, EventStatementDraft, by, fmt.Sprintf("version %d: %s", len(c.state.Statements), text), nil)
 }
 
@@ -665,11 +684,32 @@ func (c *crisisRun) validateStatementApproval(ctx workflow.Context, req Statemen
 	if !c.waiting || c.decided != nil {
 		return temporal.NewApplicationError("no holding statement is waiting for approval", ErrNotAwaitingApproval)
 	}
-	if req.Decision != DecisionApprove && req.Decision != DecisionReject {
-		return temporal.NewApplicationError(fmt.Sprintf("decision must be %q or %q", DecisionApprove, DecisionReject), ErrInvalidApproval, "decision")
+	invalid := func(field, format string, args ...any) error {
+		return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrInvalidApproval, field)
+	}
+	if req.Decision != DecisionApprove && req.Decision != DecisionReject && req.Decision != DecisionEdit {
+		return invalid("decision", "decision must be %q, %q or %q", DecisionApprove, DecisionReject, DecisionEdit)
 	}
 	if strings.TrimSpace(req.Actor) == "" {
-		return temporal.NewApplicationError("actor is required: who decides", ErrInvalidApproval, "actor")
+		return invalid("actor", "actor is required: who decides")
+	}
+	cur := c.state.Statements[len(c.state.Statements)-1]
+	if req.ContentHash != "" && req.ContentHash != cur.Hash {
+		return invalid("content_hash", "the statement changed: version %d (hash %s) is waiting, not the text you saw", cur.Version, cur.Hash)
+	}
+	edited := strings.TrimSpace(req.Text) != "" && strings.TrimSpace(req.Text) != c.state.Statement
+	if req.Decision == DecisionEdit && !edited {
+		return invalid("text", "an edit needs a text that differs from version %d", cur.Version)
+	}
+	// Four-eyes: whoever wrote a version may not approve it, in the same
+	// request (edit and approve) or later.
+	if a := c.in.Plan.Statement.Approval; req.Decision == DecisionApprove && a.RequiresFourEyes() {
+		if edited {
+			return invalid("actor", "%s cannot approve their own edit (four-eyes rule): send it with decision %q and let someone else approve", req.Actor, DecisionEdit)
+		}
+		if cur.By == req.Actor {
+			return invalid("actor", "%s wrote version %d and cannot approve it (four-eyes rule)", req.Actor, cur.Version)
+		}
 	}
 	if a := c.in.Plan.Statement.Approval; req.Role != "" && a.Role != "" && req.Role != a.Role && req.Role != c.escalate {
 		return temporal.NewApplicationError("this approval needs role "+a.Role, ErrInvalidApproval, "role")
@@ -683,6 +723,9 @@ func (c *crisisRun) validateStatementApproval(ctx workflow.Context, req Statemen
 func (c *crisisRun) approveStatement(ctx workflow.Context, req StatementApproval) (StatementApproval, error) {
 	if t := strings.TrimSpace(req.Text); t != "" && t != c.state.Statement {
 		c.draft(ctx, t, req.Actor)
+	}
+	if req.Decision == DecisionEdit {
+		return req, nil // the new version waits for someone's approval
 	}
 	c.decided = &req
 	c.decide(ctx, req)

@@ -347,16 +347,31 @@ func TestSeverityFallsOnlyWhenARuleOrAPersonSaysSo(t *testing.T) {
 func TestEditedStatementIsVersioned(t *testing.T) {
 	env, rec, in := newCrisisEnv(t, "negative-spike")
 	in.Window = rules.Window{Mentions: 60, NegativeRatio: 0.45, VolumeZ: 3.5}
-	update(env, 5*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "laia", Role: "comms-lead",
-		Text: "We hear you. An update follows within the hour."}, nil)
+	const edited = "We hear you. An update follows within the hour."
+	var selfApproval, ownVersion, staleHash, emptyEdit error
+	// The editor may not approve their own edit, in one request or later.
+	update(env, 4*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "laia", Text: edited}, &selfApproval)
+	update(env, 5*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionEdit, Actor: "laia", Role: "comms-lead", Text: edited}, nil)
+	update(env, 6*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "laia"}, &ownVersion)
+	update(env, 6*time.Minute+time.Second, UpdateStatementApproval, StatementApproval{Decision: DecisionEdit, Actor: "ines", Text: edited}, &emptyEdit)
+	// An approval of the text someone saw before the edit is void.
+	update(env, 7*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "ines",
+		ContentHash: StatementHash("the template's text")}, &staleHash)
+	update(env, 8*time.Minute, UpdateStatementApproval, StatementApproval{Decision: DecisionApprove, Actor: "ines",
+		ContentHash: StatementHash(edited)}, nil)
 	update(env, 10*time.Minute, UpdateResolve, ResolveRequest{Actor: "laia", Reason: "done"}, nil)
 	env.ExecuteWorkflow(CrisisWorkflow, in)
 	st := crisisResult(t, env)
+	require.ErrorContains(t, selfApproval, "cannot approve their own edit")
+	require.ErrorContains(t, ownVersion, "wrote version 2")
+	require.ErrorContains(t, emptyEdit, "differs from version 2")
+	require.ErrorContains(t, staleHash, "the statement changed: version 2")
 	require.Len(t, st.Statements, 2)
 	require.Equal(t, "template", st.Statements[0].By)
-	require.Equal(t, StatementVersion{Version: 2, Text: "We hear you. An update follows within the hour.", At: st.Statements[1].At,
-		By: "laia", Decision: DecisionApprove, Actor: "laia"}, st.Statements[1])
-	require.Equal(t, "We hear you. An update follows within the hour.", rec.posts[0].Text, "the approved version is the one published")
+	require.Equal(t, StatementVersion{Version: 2, Text: edited, At: st.Statements[1].At,
+		By: "laia", Hash: StatementHash(edited), Decision: DecisionApprove, Actor: "ines"}, st.Statements[1])
+	require.Equal(t, "ines", st.StatementBy)
+	require.Equal(t, edited, rec.posts[0].Text, "the approved version is the one published")
 }
 
 func TestFreezeByHand(t *testing.T) {
