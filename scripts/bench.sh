@@ -2,7 +2,10 @@
 # Measures cmo and writes BENCHMARKS.md:
 #   - `cmo dev` time to ready (new and existing data directory) and idle RSS;
 #   - the engine baseline on the embedded server: a one-activity workflow's
-#     throughput and the campaign workflow's, in the same run, as a ratio.
+#     throughput and the campaign workflow's, in the same run, as a ratio;
+#   - a bounded load on loopback (e2e TestLoad, LOAD_DURATION, 60 s):
+#     launches, status reads and ingestion at fixed rates, latency
+#     percentiles and errors. Errors fail the run once the file is written.
 # Absolute figures on shared machines are noisy; compare ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +113,11 @@ for v in "${sim_ns[@]}"; do sim_secs+=("$(awk -v n="$v" 'BEGIN {printf "%.1f", n
 sent_out="$tmp/sentiment.txt"
 go test -run '^$' -bench . -count "$RUNS" ./sentiment/ | tee "$sent_out"
 mapfile -t sent_rate < <(metric 'BenchmarkScore-' "$sent_out" mentions/s)
+load_md="$tmp/load.md"
+load_failed=0
+CMO_LOAD="${LOAD_DURATION:-60s}" CMO_LOAD_REPORT="$load_md" \
+	go test -run '^TestLoad$' -count 1 -v -timeout 20m ./e2e/ | tee "$tmp/load.txt" || load_failed=1
+[ -s "$load_md" ] || echo "The load test stopped before it measured anything: see \`make bench\`'s output." > "$load_md"
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
@@ -204,6 +212,16 @@ that follows other traffic within a second waits up to that second; the
 monitor's own tick (\`CMO_MONITOR_INTERVAL\`, 10 s) is the bound when no
 signal arrives.
 MD
+cat >> BENCHMARKS.md <<MD
+
+## Load on loopback
+
+\`CMO_LOAD=${LOAD_DURATION:-60s} go test ./e2e/ -run TestLoad\` on $(date -u +%Y-%m-%d), $(nproc) cores: one
+embedded stack (Temporal, PostgreSQL, worker, API) and the load generator
+in one process, over loopback.
+
+$(cat "$load_md")
+MD
 if [ -n "$check_line" ]; then
 	cat >> BENCHMARKS.md <<MD
 
@@ -218,3 +236,7 @@ if [ -f bench/chaos.md ]; then
 	{ echo; cat bench/chaos.md; } >> BENCHMARKS.md
 fi
 echo "wrote BENCHMARKS.md"
+if [ "$load_failed" = 1 ]; then
+	echo "the load test failed (errors under load): see its section in BENCHMARKS.md" >&2
+	exit 1
+fi
