@@ -234,7 +234,9 @@ func TestRouteRoleMatrix(t *testing.T) {
 	_, err = w.st.RevokeAPIKey(context.Background(), revokedID)
 	require.NoError(t, err)
 
-	denied := func(a accessAnswer) bool { return a.status == http.StatusForbidden || a.status == http.StatusUnauthorized }
+	denied := func(a accessAnswer) bool {
+		return a.status == http.StatusForbidden || a.status == http.StatusUnauthorized
+	}
 	checked := 0
 	for _, r := range w.api.Access() {
 		if r.Method == "echo_route_any" || strings.HasSuffix(r.Path, "/*") && r.Method != "GET" {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -291,6 +292,14 @@ func (s *Server) workflowErr(err error, id string) error {
 	var unavail *serviceerror.Unavailable
 	if errors.As(err, &unavail) {
 		return unavailable("temporal is unavailable, try again shortly")
+	}
+	// A query that outlives its deadline means a busy worker, not a broken
+	// request: the client should try again.
+	var deadline *serviceerror.DeadlineExceeded
+	if errors.As(err, &deadline) || errors.Is(err, context.DeadlineExceeded) {
+		p := unavailable("campaign %s did not answer in time; try again shortly", id)
+		p.RetryAfter = 1
+		return p
 	}
 	return fmt.Errorf("campaign %s: %w", id, err)
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/cmo-dev/cmo/playbooks"
 	"github.com/cmo-dev/cmo/server"
@@ -125,4 +127,20 @@ func TestLaunchRefusesBadTagsAndMarket(t *testing.T) {
 		})
 	}
 	require.Empty(t, tc.inputs, "nothing was started")
+}
+
+// slowCampaign is a campaign whose query outlives Temporal's deadline.
+type slowCampaign struct{ brandedCampaigns }
+
+func (slowCampaign) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
+	return nil, serviceerror.NewDeadlineExceeded("query timed out")
+}
+
+func TestStatusOfABusyCampaignAsksToRetry(t *testing.T) {
+	s := testStore(t)
+	ts := serveAPI(t, s, server.New(server.Deps{Store: s, Temporal: slowCampaign{}}).Handler())
+	a := send(t, "GET", ts.URL+"/v1/campaigns/c1", "", nil, nil)
+	require.Equal(t, http.StatusServiceUnavailable, a.status, a.body)
+	require.Equal(t, "1", a.header.Get("Retry-After"))
+	require.Equal(t, "urn:cmo:problem:unavailable", a.body["type"])
 }
