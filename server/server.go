@@ -115,6 +115,7 @@ func New(d Deps) *Server {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.yaml", s.serveOpenAPI)
 	e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 
 	v1 := e.Group("/v1")
