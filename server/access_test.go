@@ -37,12 +37,18 @@ func (brandedCampaigns) DescribeWorkflowExecution(_ context.Context, id, _ strin
 	if id != workflows.CampaignWorkflowID("c1") {
 		return nil, serviceerror.NewNotFound("workflow not found")
 	}
-	brand, err := converter.GetDefaultDataConverter().ToPayload("acme")
+	return describedWithBrand("acme")
+}
+
+// describedWithBrand is how Temporal describes a campaign of brand: with
+// its Brand search attribute, which the API reads to check keys.
+func describedWithBrand(brand string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	p, err := converter.GetDefaultDataConverter().ToPayload(brand)
 	if err != nil {
 		return nil, err
 	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
-		SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{"Brand": brand}}}}, nil
+		SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{"Brand": p}}}}, nil
 }
 
 func (brandedCampaigns) SignalWorkflow(context.Context, string, string, string, any) error {

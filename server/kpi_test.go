@@ -12,12 +12,9 @@ import (
 
 	ics "github.com/arran4/golang-ical"
 	"github.com/stretchr/testify/require"
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
-	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/cmo-dev/cmo/platforms"
 	"github.com/cmo-dev/cmo/report"
@@ -34,12 +31,7 @@ type campaigns struct {
 
 func (c campaigns) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 	if c.known[id] {
-		brand, err := converter.GetDefaultDataConverter().ToPayload("demo")
-		if err != nil {
-			return nil, err
-		}
-		return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
-			SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{"Brand": brand}}}}, nil
+		return describedWithBrand("demo")
 	}
 	return nil, serviceerror.NewNotFound("workflow not found")
 }
